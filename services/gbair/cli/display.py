@@ -1,0 +1,65 @@
+"""Terminal output: progress bars for core work and the per-round table."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from gbair.core.report import RecoveryReport, RoundReport
+
+PHASE_LABELS = {"train": "training", "evaluate": "evaluating", "influence": "scoring influence"}
+
+
+class ProgressBars:
+    """A `gbair.core.progress.Progress` that draws one rich bar per phase, restarting it when it starts over."""
+
+    def __init__(self, console: Console):
+        self._bars = Progress(
+            TextColumn("{task.description:>18}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=console, transient=True,
+        )
+        self._tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> ProgressBars:
+        self._bars.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._bars.stop()
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        task = self._tasks.get(phase)
+        if task is None:
+            task = self._tasks[phase] = self._bars.add_task(PHASE_LABELS.get(phase, phase), total=total)
+        elif done <= self._bars.tasks[task].completed:
+            self._bars.reset(task, total=total)
+        self._bars.update(task, completed=done, total=total)
+
+
+def round_table(report: RecoveryReport) -> Table:
+    table = Table(title=f"G-BAIR on {report.dataset}: {report.method}, {report.action}")
+    for column in ("round", "train size", "val acc", "test acc", "val errors", "flagged", "train s", "influence s"):
+        table.add_column(column, justify="right")
+    if report.corrupted_ids:
+        table.add_column("flagged corrupted", justify="right")
+    for row in report.rounds:
+        table.add_row(*_cells(row, report), style="bold green" if row.round == report.best_round else None)
+    return table
+
+
+def _cells(row: RoundReport, report: RecoveryReport) -> list[str]:
+    cells = [
+        str(row.round),
+        str(row.train_size),
+        f"{row.val_accuracy:.4f}",
+        "-" if row.test_accuracy is None else f"{row.test_accuracy:.4f}",
+        str(row.misclassified_val),
+        str(len(row.flagged_ids)),
+        f"{row.timings.train_s:.1f}",
+        f"{row.timings.influence_s:.1f}",
+    ]
+    if report.corrupted_ids:
+        share = f" ({row.flagged_corrupted / len(row.flagged_ids):.0%})" if row.flagged_ids else ""
+        cells.append(f"{row.flagged_corrupted}{share}")
+    return cells

@@ -1,0 +1,17 @@
+"""Labeled text data: loading, synthetic label noise and writing cleaned sets back."""
+
+from gbair.core.data.corruption import corrupt_labels
+from gbair.core.data.dataset import DataError, DataSplits, TextDataset
+from gbair.core.data.loaders import ColumnNames, default_data_dir, load_splits
+from gbair.core.data.writers import write_dataset
+
+__all__ = [
+    "ColumnNames",
+    "DataError",
+    "DataSplits",
+    "TextDataset",
+    "corrupt_labels",
+    "default_data_dir",
+    "load_splits",
+    "write_dataset",
+]

@@ -1,0 +1,27 @@
+"""Class probabilities and accuracy of a prompt-tuned classifier."""
+
+from __future__ import annotations
+
+import torch
+
+from gbair.core.model.inputs import EncodedSet
+from gbair.core.model.pet import PetClassifier
+from gbair.core.progress import Progress, no_progress
+
+
+@torch.no_grad()
+def predict_probabilities(
+    classifier: PetClassifier, examples: EncodedSet, batch_size: int = 64, progress: Progress = no_progress
+) -> torch.Tensor:
+    probabilities = torch.empty(len(examples), len(classifier.label_names))
+    done = 0
+    for batch in examples.batches(batch_size):
+        logits = classifier(batch.input_ids.to(classifier.device), batch.attention_mask.to(classifier.device)).logits
+        probabilities[batch.positions] = logits.softmax(dim=-1).float().cpu()
+        done += len(batch.positions)
+        progress("evaluate", done, len(examples))
+    return probabilities
+
+
+def accuracy(probabilities: torch.Tensor, labels: torch.Tensor) -> float:
+    return (probabilities.argmax(dim=-1) == labels).float().mean().item()

@@ -1,0 +1,22 @@
+"""Influence of training examples in the PET parameter space: per-example gradients, TracIn statistics,
+suspicion scores, relabel suggestions and explanations."""
+
+from gbair.core.influence.explain import Explanation, Influence, explain_example
+from gbair.core.influence.gradients import per_example_gradients
+from gbair.core.influence.methods import NEEDS_VALIDATION_ERRORS, suspicion_scores
+from gbair.core.influence.relabel import suggest_labels
+from gbair.core.influence.statistics import InfluenceStatistics, QueryGradients, query_gradients, training_statistics
+
+__all__ = [
+    "NEEDS_VALIDATION_ERRORS",
+    "Explanation",
+    "Influence",
+    "InfluenceStatistics",
+    "QueryGradients",
+    "explain_example",
+    "per_example_gradients",
+    "query_gradients",
+    "suggest_labels",
+    "suspicion_scores",
+    "training_statistics",
+]

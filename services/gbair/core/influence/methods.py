@@ -1,0 +1,102 @@
+"""Suspicion scores: one number per training example, higher meaning more likely mislabeled.
+
+TracIn scores are negated, so the strongest opponents of the misclassified validation examples come
+first. See MISSION.md section 2 for why the plain sum cancels and the class-aware and fused forms exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from gbair.core.config import ScoringMethod
+from gbair.core.influence.statistics import InfluenceStatistics
+
+NEEDS_VALIDATION_ERRORS: frozenset[str] = frozenset({"tracin", "tracin-class", "tracin-cos", "fused", "vote"})
+
+
+def tracin(stats: InfluenceStatistics) -> torch.Tensor:
+    """-sum_c eta_c g_c(z) . G_c with G_c the summed gradient of the misclassified validation examples."""
+    return -stats.weighted(stats.dots.sum(dim=2))
+
+
+def tracin_class(stats: InfluenceStatistics) -> torch.Tensor:
+    """Only validation examples whose trusted label differs from z's given label: a mislabeled z supports
+    the errors of its given class and opposes those of its true class, and the plain sum cancels the two.
+
+    Each given class sums over a different number of errors (often very unequal), so the sums are put on
+    a common scale by standardising within each given class."""
+    other_class = stats.query_labels.unsqueeze(0) != stats.train_labels.unsqueeze(1)
+    opposition = -stats.weighted((stats.dots * other_class.to(stats.dots.dtype)).sum(dim=2))
+    return _standardise_within(opposition, stats.train_labels)
+
+
+def tracin_cos(stats: InfluenceStatistics) -> torch.Tensor:
+    tiny = torch.finfo(stats.dots.dtype).tiny
+    norms = stats.train_sq_norms.sqrt().unsqueeze(2) * stats.query_sq_norms.sqrt().unsqueeze(1)
+    return -stats.weighted((stats.dots / norms.clamp_min(tiny)).sum(dim=2))
+
+
+def self_influence(stats: InfluenceStatistics) -> torch.Tensor:
+    return stats.weighted(stats.train_sq_norms)
+
+
+def final_loss(stats: InfluenceStatistics) -> torch.Tensor:
+    return stats.train_losses[-1].clone()
+
+
+def fused(stats: InfluenceStatistics) -> torch.Tensor:
+    return tracin_class(stats) + _standardise_within(self_influence(stats), stats.train_labels)
+
+
+def vote(stats: InfluenceStatistics, top_fraction: float) -> torch.Tensor:
+    """How many misclassified validation examples have z among their top opponents; ties go by tracin."""
+    per_query = stats.weighted(stats.dots)  # (N, M)
+    num_train = per_query.shape[0]
+    top = max(1, round(top_fraction * num_train))
+    opponents = per_query.topk(top, dim=0, largest=False).indices  # (top, M)
+    votes = torch.zeros(num_train, dtype=torch.float64)
+    votes.index_add_(0, opponents.flatten(), torch.ones(opponents.numel(), dtype=torch.float64))
+    tie_break = _ranks(tracin(stats)) / (num_train + 1)
+    return votes + tie_break
+
+
+def random_scores(num_train: int, seed: int) -> torch.Tensor:
+    return torch.from_numpy(np.random.default_rng(seed).random(num_train))
+
+
+def suspicion_scores(
+    stats: InfluenceStatistics, method: ScoringMethod, *, vote_top_fraction: float = 0.1, seed: int = 0
+) -> np.ndarray:
+    scorers: dict[str, Callable[[], torch.Tensor]] = {
+        "tracin": lambda: tracin(stats),
+        "tracin-class": lambda: tracin_class(stats),
+        "tracin-cos": lambda: tracin_cos(stats),
+        "fused": lambda: fused(stats),
+        "vote": lambda: vote(stats, vote_top_fraction),
+        "self-influence": lambda: self_influence(stats),
+        "loss": lambda: final_loss(stats),
+        "random": lambda: random_scores(len(stats.train_ids), seed),
+    }
+    if method not in scorers:
+        raise ValueError(f"unknown scoring method {method!r}; choose one of {sorted(scorers)}")
+    return scorers[method]().double().numpy()
+
+
+def _standardise_within(values: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+    values = values.double()
+    standardised = torch.zeros_like(values)
+    for group in groups.unique():
+        members = groups == group
+        centred = values[members] - values[members].mean()
+        spread = values[members].std() if int(members.sum()) > 1 else values.new_tensor(0.0)
+        standardised[members] = centred / spread if spread > 0 else centred
+    return standardised
+
+
+def _ranks(values: torch.Tensor) -> torch.Tensor:
+    ranks = torch.empty_like(values, dtype=torch.float64)
+    ranks[values.argsort()] = torch.arange(values.numel(), dtype=torch.float64)
+    return ranks

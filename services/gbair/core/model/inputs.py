@@ -1,0 +1,86 @@
+"""Turn a text set into token ids once, then into dynamically padded batches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from gbair.core.data.dataset import TextDataset
+from gbair.core.model.pet import PetClassifier
+
+
+@dataclass(frozen=True)
+class Batch:
+    positions: torch.Tensor
+    """Where each row sits in the encoded set."""
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    labels: torch.Tensor
+
+    def to(self, device: torch.device) -> Batch:
+        return Batch(*(t.to(device) for t in (self.positions, self.input_ids, self.attention_mask, self.labels)))
+
+
+@dataclass(frozen=True)
+class EncodedSet:
+    ids: list[str]
+    token_ids: list[list[int]]
+    labels: torch.Tensor
+    pad_id: int
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def with_labels(self, labels: torch.Tensor) -> EncodedSet:
+        return EncodedSet(self.ids, self.token_ids, labels, self.pad_id)
+
+    def subset(self, positions: Sequence[int]) -> EncodedSet:
+        return EncodedSet(
+            [self.ids[i] for i in positions],
+            [self.token_ids[i] for i in positions],
+            self.labels[list(positions)],
+            self.pad_id,
+        )
+
+    def batches(self, batch_size: int, order: Sequence[int] | None = None) -> Iterator[Batch]:
+        """Batches in `order` (default: shortest first, which wastes the least padding)."""
+        if order is None:
+            order = sorted(range(len(self)), key=lambda i: len(self.token_ids[i]))
+        for start in range(0, len(order), batch_size):
+            positions = list(order[start : start + batch_size])
+            yield self._pad(positions)
+
+    def _pad(self, positions: list[int]) -> Batch:
+        width = max(len(self.token_ids[i]) for i in positions)
+        input_ids = torch.full((len(positions), width), self.pad_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(positions), width), dtype=torch.long)
+        for row, i in enumerate(positions):
+            tokens = self.token_ids[i]
+            input_ids[row, : len(tokens)] = torch.tensor(tokens, dtype=torch.long)
+            attention_mask[row, : len(tokens)] = 1
+        index = torch.tensor(positions, dtype=torch.long)
+        return Batch(index, input_ids, attention_mask, self.labels[index])
+
+
+def encode(classifier: PetClassifier, dataset: TextDataset) -> EncodedSet:
+    tokenizer, config = classifier.tokenizer, classifier.config
+    if classifier.kind == "encoder":
+        pairs = dataset.text_pairs if dataset.text_pairs is not None else None
+        token_ids = tokenizer(
+            dataset.texts, pairs, truncation=True, max_length=config.max_length
+        )["input_ids"]
+    else:
+        # Truncate the text, never the suffix that asks for the label word.
+        suffix = tokenizer(config.prompt_suffix, add_special_tokens=False)["input_ids"]
+        pairs = dataset.text_pairs or [None] * len(dataset)
+        bodies = [text if pair is None else f"{text}\n{pair}" for text, pair in zip(dataset.texts, pairs)]
+        body_ids = tokenizer(bodies, truncation=True, max_length=max(1, config.max_length - len(suffix)))["input_ids"]
+        token_ids = [ids + suffix for ids in body_ids]
+    return EncodedSet(
+        ids=list(dataset.ids),
+        token_ids=[list(ids) for ids in token_ids],
+        labels=torch.tensor(dataset.labels, dtype=torch.long),
+        pad_id=tokenizer.pad_token_id,
+    )

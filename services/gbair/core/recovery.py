@@ -1,0 +1,184 @@
+"""G-BAIR: train, find the training examples that most oppose correct validation predictions, remove or
+relabel them, retrain from scratch, and keep the best round by validation accuracy."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from gbair.core.config import GbairConfig
+from gbair.core.data.dataset import DataSplits, TextDataset
+from gbair.core.evaluation import accuracy, predict_probabilities
+from gbair.core.influence import (
+    NEEDS_VALIDATION_ERRORS,
+    InfluenceStatistics,
+    QueryGradients,
+    query_gradients,
+    suggest_labels,
+    suspicion_scores,
+    training_statistics,
+)
+from gbair.core.model.inputs import EncodedSet, encode
+from gbair.core.model.pet import PetClassifier, PetState
+from gbair.core.progress import Progress, no_progress
+from gbair.core.report import RecoveryReport, RoundReport, RoundTimings
+from gbair.core.training import Checkpoint, TrainingResult, resolve_device, train_classifier
+
+
+class RoundBackend(Protocol):
+    """Where the two heavy steps of a round run: in this process, or spread over a cluster."""
+
+    def train(self, classifier: PetClassifier, train: EncodedSet, progress: Progress) -> TrainingResult: ...
+
+    def training_statistics(
+        self,
+        classifier: PetClassifier,
+        checkpoints: Sequence[Checkpoint],
+        train: EncodedSet,
+        queries: QueryGradients,
+        progress: Progress,
+    ) -> InfluenceStatistics: ...
+
+
+@dataclass(frozen=True)
+class LocalBackend:
+    config: GbairConfig
+
+    def train(self, classifier: PetClassifier, train: EncodedSet, progress: Progress) -> TrainingResult:
+        return train_classifier(classifier, train, self.config.train, progress)
+
+    def training_statistics(self, classifier, checkpoints, train, queries, progress) -> InfluenceStatistics:
+        return training_statistics(classifier, checkpoints, train, queries, self.config.influence.batch_size, progress)
+
+
+@dataclass(frozen=True)
+class RecoveryOutcome:
+    report: RecoveryReport
+    best_state: PetState
+    best_train_set: TextDataset
+
+
+@dataclass(frozen=True)
+class _Cleaning:
+    flagged_ids: list[str]
+    flagged_scores: list[float]
+    relabels: dict[str, int]
+
+
+class Recovery:
+    """Runs G-BAIR rounds on one set of splits. Build the classifier once; every round restarts it from
+    the same seeded initial prompt, so rounds differ only in their training data."""
+
+    def __init__(
+        self,
+        splits: DataSplits,
+        config: GbairConfig,
+        classifier: PetClassifier | None = None,
+        backend: RoundBackend | None = None,
+    ):
+        self.splits = splits
+        self.config = config
+        self.classifier = classifier or PetClassifier.build(config.model, splits.label_names, seed=config.train.seed)
+        self.classifier.to(resolve_device(config.train.device))
+        self.initial_state = self.classifier.pet_state()
+        self.backend = backend or LocalBackend(config)
+        self.validation = encode(self.classifier, splits.validation)
+        self.test = encode(self.classifier, splits.test) if splits.test is not None else None
+
+    def run(
+        self,
+        corrupted_ids: Sequence[str] = (),
+        progress: Progress = no_progress,
+        on_round: Callable[[RoundReport], None] = lambda report: None,
+    ) -> RecoveryOutcome:
+        recovery = self.config.recovery
+        corrupted = set(corrupted_ids)
+        train_set = self.splits.train
+        rounds: list[RoundReport] = []
+        best: tuple[float, int, PetState, TextDataset] | None = None
+        rounds_without_gain = 0
+        for round_index in range(recovery.rounds + 1):
+            started = time.perf_counter()
+            self.classifier.load_pet_state(self.initial_state)
+            train_encoded = encode(self.classifier, train_set)
+            training = self.backend.train(self.classifier, train_encoded, progress)
+            val_probabilities = predict_probabilities(self.classifier, self.validation, progress=progress)
+            val_accuracy = accuracy(val_probabilities, self.validation.labels)
+            test_accuracy = (
+                accuracy(predict_probabilities(self.classifier, self.test, progress=progress), self.test.labels)
+                if self.test is not None
+                else None
+            )
+            if best is None or val_accuracy > best[0]:
+                best = (val_accuracy, round_index, training.final_state, train_set)
+                rounds_without_gain = 0
+            else:
+                rounds_without_gain += 1
+            errors = (val_probabilities.argmax(dim=1) != self.validation.labels).nonzero().flatten().tolist()
+            train_seconds = time.perf_counter() - started
+            started = time.perf_counter()
+            cleaning = _Cleaning([], [], {})
+            needs_errors = self.config.influence.method in NEEDS_VALIDATION_ERRORS
+            if round_index < recovery.rounds and rounds_without_gain < recovery.patience and (errors or not needs_errors):
+                cleaning = self._clean(train_encoded, training.checkpoints, errors, progress)
+            report = RoundReport(
+                round=round_index,
+                train_size=len(train_set),
+                val_accuracy=val_accuracy,
+                test_accuracy=test_accuracy,
+                misclassified_val=len(errors),
+                flagged_ids=cleaning.flagged_ids,
+                flagged_scores=cleaning.flagged_scores,
+                relabels={i: self.splits.label_names[y] for i, y in cleaning.relabels.items()},
+                flagged_corrupted=len(corrupted.intersection(cleaning.flagged_ids)) if corrupted_ids else None,
+                timings=RoundTimings(
+                    train_s=train_seconds,
+                    influence_s=time.perf_counter() - started,
+                    epochs=training.epochs,
+                    checkpoints=len(training.checkpoints),
+                ),
+            )
+            rounds.append(report)
+            on_round(report)
+            if not cleaning.flagged_ids:
+                break
+            train_set = (
+                train_set.relabeled(cleaning.relabels)
+                if recovery.action == "relabel"
+                else train_set.without_ids(cleaning.flagged_ids)
+            )
+        _, best_round, best_state, best_train_set = best
+        report = RecoveryReport(
+            dataset=self.splits.name,
+            method=self.config.influence.method,
+            action=recovery.action,
+            seed=self.config.train.seed,
+            label_names=self.splits.label_names,
+            corrupted_ids=list(corrupted_ids),
+            rounds=rounds,
+            best_round=best_round,
+            config=self.config.model_dump(),
+        )
+        return RecoveryOutcome(report, best_state, best_train_set)
+
+    def _clean(
+        self, train: EncodedSet, checkpoints: Sequence[Checkpoint], errors: list[int], progress: Progress
+    ) -> _Cleaning:
+        influence = self.config.influence
+        queries = query_gradients(self.classifier, checkpoints, self.validation.subset(errors), influence.batch_size)
+        stats = self.backend.training_statistics(self.classifier, checkpoints, train, queries, progress)
+        scores = suspicion_scores(
+            stats, influence.method, vote_top_fraction=influence.vote_top_fraction, seed=influence.seed
+        )
+        count = self.config.recovery.flag_count(len(train))
+        # Stable sort keeps ties in training-set order, so a run is reproducible.
+        flagged = np.argsort(-scores, kind="stable")[:count].tolist()
+        relabels: dict[str, int] = {}
+        if self.config.recovery.action == "relabel":
+            new_labels = suggest_labels(self.classifier, checkpoints, train.subset(flagged), queries, influence.batch_size)
+            relabels = {train.ids[i]: label for i, label in zip(flagged, new_labels)}
+        return _Cleaning([train.ids[i] for i in flagged], [float(scores[i]) for i in flagged], relabels)

@@ -1,0 +1,47 @@
+"""The record of a G-BAIR run, as written to report.json."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+
+class RoundTimings(BaseModel):
+    train_s: float
+    influence_s: float
+    epochs: int
+    checkpoints: int
+
+
+class RoundReport(BaseModel):
+    round: int
+    train_size: int
+    val_accuracy: float
+    test_accuracy: float | None
+    misclassified_val: int
+    flagged_ids: list[str] = Field(
+        description="Ids this round's model flagged; removed or relabeled to form the next round's training set."
+    )
+    flagged_scores: list[float] = Field(description="Suspicion score of each flagged id, same order.")
+    relabels: dict[str, str] = Field(description="Flagged id -> the label name it was given instead.")
+    flagged_corrupted: int | None = Field(
+        None, description="How many flagged ids had a corrupted label (experiments with --corrupt only)."
+    )
+    timings: RoundTimings
+
+
+class RecoveryReport(BaseModel):
+    dataset: str
+    method: str
+    action: str
+    seed: int
+    label_names: list[str]
+    corrupted_ids: list[str]
+    rounds: list[RoundReport]
+    best_round: int
+    config: dict
+
+    def write(self, path: Path) -> Path:
+        path.write_text(self.model_dump_json(indent=2))
+        return path

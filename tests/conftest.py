@@ -1,0 +1,55 @@
+"""Shared test fixtures: the real data directory and tiny randomly initialised backbones."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoTokenizer, BertConfig, BertModel, LlamaConfig, LlamaForCausalLM
+
+from gbair.core.config import ModelConfig
+from gbair.core.data import default_data_dir
+from gbair.core.model import PetClassifier, locate_backbone
+from gbair.core.model.pet import prepare_tokenizer
+
+LABELS = ["negative", "positive"]
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    """The real data sets, read-only, beside the repository."""
+    return default_data_dir()
+
+
+@pytest.fixture(scope="session")
+def minilm_tokenizer():
+    return AutoTokenizer.from_pretrained(locate_backbone("all-minilm-l6-v2").path)
+
+
+def _tiny_bert(vocab_size: int) -> BertModel:
+    config = BertConfig(
+        vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=128,
+    )
+    return BertModel(config)
+
+
+def _tiny_llama(vocab_size: int) -> LlamaForCausalLM:
+    config = LlamaConfig(
+        vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        num_key_value_heads=1, intermediate_size=64, max_position_embeddings=128, tie_word_embeddings=True,
+    )
+    return LlamaForCausalLM(config)
+
+
+def tiny_classifier(kind: str, tokenizer, dtype=torch.float64, labels=LABELS, seed: int = 0) -> PetClassifier:
+    """A randomly initialised Bert (encoder) or Llama (causal-lm) backbone, prompt-tuned with 4 tokens."""
+    torch.manual_seed(seed)
+    backbone = (_tiny_bert if kind == "encoder" else _tiny_llama)(len(tokenizer)).to(dtype).eval()
+    prepare_tokenizer(tokenizer, kind)
+    config = ModelConfig(kind=kind, num_virtual_tokens=4, max_length=32, dtype="float64" if dtype == torch.float64 else "float32")
+    return PetClassifier(backbone, tokenizer, kind, labels, config).to(dtype)
+
+
+@pytest.fixture(params=["encoder", "causal-lm"])
+def tiny(request, minilm_tokenizer) -> PetClassifier:
+    return tiny_classifier(request.param, minilm_tokenizer)

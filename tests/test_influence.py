@@ -1,0 +1,180 @@
+"""TracIn statistics and the suspicion scores built from them."""
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import tiny_classifier
+from gbair.core.config import TrainConfig
+from gbair.core.data import TextDataset
+from gbair.core.influence import (
+    InfluenceStatistics,
+    explain_example,
+    per_example_gradients,
+    query_gradients,
+    suggest_labels,
+    suspicion_scores,
+    training_statistics,
+)
+from gbair.core.model import encode
+from gbair.core.training import train_classifier
+
+WORDS = ["good", "great", "fine", "bad", "awful", "poor", "nice", "worse", "superb", "dull"]
+
+
+def _dataset(prefix: str, size: int, seed: int) -> TextDataset:
+    rng = np.random.default_rng(seed)
+    texts = [" ".join(rng.choice(WORDS, size=rng.integers(2, 7))) for _ in range(size)]
+    return TextDataset(
+        ids=[f"{prefix}{i}" for i in range(size)],
+        texts=texts,
+        labels=rng.integers(0, 2, size).tolist(),
+        label_names=["negative", "positive"],
+    )
+
+
+@pytest.fixture
+def trained(minilm_tokenizer):
+    classifier = tiny_classifier("encoder", minilm_tokenizer)
+    train = encode(classifier, _dataset("t", 12, seed=1))
+    result = train_classifier(classifier, train, TrainConfig(epochs=2, batch_size=5, learning_rate=0.1, checkpoints_per_epoch=2))
+    return classifier, train, result.checkpoints
+
+
+def _gradients(classifier, encoded, checkpoint) -> torch.Tensor:
+    classifier.load_pet_state(checkpoint.state)
+    rows = []
+    for i in range(len(encoded)):
+        rows.append(per_example_gradients(classifier, next(encoded.subset([i]).batches(1)))[0][0])
+    return torch.stack(rows)
+
+
+def test_statistics_equal_tracin_from_explicit_gradients(trained):
+    classifier, train, checkpoints = trained
+    queries_set = encode(classifier, _dataset("v", 5, seed=2))
+    assert len(checkpoints) == 4
+    queries = query_gradients(classifier, checkpoints, queries_set, batch_size=3)
+    stats = training_statistics(classifier, checkpoints, train, queries, batch_size=5)
+    expected_tracin = torch.zeros(len(train), dtype=torch.float64)
+    expected_self = torch.zeros(len(train), dtype=torch.float64)
+    for c, checkpoint in enumerate(checkpoints):
+        train_grads = _gradients(classifier, train, checkpoint)
+        query_grads = _gradients(classifier, queries_set, checkpoint)
+        torch.testing.assert_close(stats.dots[c], train_grads @ query_grads.T, rtol=1e-6, atol=1e-12)
+        expected_tracin += checkpoint.learning_rate * train_grads @ query_grads.sum(0)
+        expected_self += checkpoint.learning_rate * train_grads.pow(2).sum(1)
+    np.testing.assert_allclose(suspicion_scores(stats, "tracin"), -expected_tracin.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(suspicion_scores(stats, "self-influence"), expected_self.numpy(), rtol=1e-6)
+
+
+def _stats(dots, train_labels, query_labels, rates=(1.0,), train_sq=None, query_sq=None, losses=None):
+    dots = torch.tensor(dots, dtype=torch.float64)
+    num_checkpoints, num_train, num_queries = dots.shape
+    return InfluenceStatistics(
+        train_ids=[f"z{i}" for i in range(num_train)],
+        train_labels=torch.tensor(train_labels),
+        query_labels=torch.tensor(query_labels),
+        learning_rates=torch.tensor(rates, dtype=torch.float64),
+        dots=dots,
+        train_sq_norms=torch.ones(num_checkpoints, num_train, dtype=torch.float64) if train_sq is None else torch.tensor(train_sq, dtype=torch.float64),
+        query_sq_norms=torch.ones(num_checkpoints, num_queries, dtype=torch.float64) if query_sq is None else torch.tensor(query_sq, dtype=torch.float64),
+        train_losses=torch.zeros(num_checkpoints, num_train, dtype=torch.float64) if losses is None else torch.tensor(losses, dtype=torch.float64),
+    )
+
+
+def test_class_aware_tracin_ignores_errors_of_the_given_class():
+    # z0 (label 1) opposes the class-0 error and supports the class-1 error: plain TracIn cancels to 0.
+    dots = [[[-2.0, 2.0], [0.5, 0.5], [-1.0, 9.0], [1.0, -9.0]]]
+    stats = _stats(dots, train_labels=[1, 0, 1, 0], query_labels=[0, 1])
+    np.testing.assert_allclose(suspicion_scores(stats, "tracin"), [0.0, -1.0, -8.0, 8.0])
+    # Opposition to other-class errors: z0 2, z2 1 (class 1); z1 -0.5, z3 9 (class 0), then standardised
+    # within each given class.
+    np.testing.assert_allclose(suspicion_scores(stats, "tracin-class"), _within_or_zero([2.0, -0.5, 1.0, 9.0], [1, 0, 1, 0]))
+
+
+def test_learning_rates_weight_checkpoints():
+    stats = _stats([[[1.0]], [[3.0]]], train_labels=[0], query_labels=[1], rates=(0.5, 0.1))
+    np.testing.assert_allclose(suspicion_scores(stats, "tracin"), [-(0.5 * 1.0 + 0.1 * 3.0)])
+
+
+def test_cosine_divides_by_both_norms():
+    stats = _stats([[[-6.0], [-6.0]]], [0, 0], [1], train_sq=[[4.0, 36.0]], query_sq=[[9.0]])
+    np.testing.assert_allclose(suspicion_scores(stats, "tracin-cos"), [1.0, 1.0 / 3.0])
+
+
+def test_vote_counts_top_opponents_and_breaks_ties_by_tracin():
+    dots = [[[-5.0, -1.0], [-4.0, -9.0], [3.0, 2.0], [-0.5, 1.0]]]
+    stats = _stats(dots, [0, 0, 0, 0], [1, 1])
+    scores = suspicion_scores(stats, "vote", vote_top_fraction=0.5)
+    # top-2 opponents: error 0 -> z0, z1; error 1 -> z1, z0. z1 has the more negative tracin sum.
+    assert np.floor(scores).tolist() == [2, 2, 0, 0]
+    assert scores[1] > scores[0] and scores[3] > scores[2]
+
+
+def test_loss_uses_the_final_checkpoint_and_random_is_seeded():
+    stats = _stats([[[0.0]], [[0.0]]] , [0], [1], rates=(1.0, 1.0), losses=[[9.0], [0.25]])
+    np.testing.assert_allclose(suspicion_scores(stats, "loss"), [0.25])
+    wide = _stats(np.zeros((1, 50, 1)), [0] * 50, [1])
+    np.testing.assert_array_equal(suspicion_scores(wide, "random", seed=3), suspicion_scores(wide, "random", seed=3))
+    assert not np.array_equal(suspicion_scores(wide, "random", seed=3), suspicion_scores(wide, "random", seed=4))
+
+
+def test_fused_adds_class_aware_tracin_and_self_influence_standardised_within_classes():
+    stats = _stats([[[-3.0], [1.0], [0.0], [2.0]]], [0, 0, 0, 1], [1], train_sq=[[1.0, 4.0, 1.0, 7.0]])
+    labels = [0, 0, 0, 1]
+    class_part = _within_or_zero([3.0, -1.0, 0.0, 0.0], labels)
+    self_part = _within_or_zero([1.0, 4.0, 1.0, 7.0], labels)
+    np.testing.assert_allclose(suspicion_scores(stats, "fused"), class_part + self_part)
+
+
+def _within_or_zero(values, groups):
+    """A class with one member has no spread: its score is centred, not scaled."""
+    values, groups = np.asarray(values, dtype=float), np.asarray(groups)
+    out = np.zeros_like(values)
+    for g in np.unique(groups):
+        member = groups == g
+        centred = values[member] - values[member].mean()
+        out[member] = centred / values[member].std(ddof=1) if member.sum() > 1 else centred
+    return out
+
+
+def test_unknown_method_is_rejected():
+    with pytest.raises(ValueError, match="unknown scoring method 'nope'"):
+        suspicion_scores(_stats([[[0.0]]], [0], [1]), "nope")
+
+
+def test_explanation_ranks_training_examples_by_tracin(trained):
+    classifier, train, checkpoints = trained
+    example = encode(classifier, _dataset("e", 1, seed=5))
+    explanation = explain_example(classifier, checkpoints, train, example, top=3, batch_size=4)
+    scores = torch.zeros(len(train), dtype=torch.float64)
+    for checkpoint in checkpoints:
+        scores += checkpoint.learning_rate * _gradients(classifier, train, checkpoint) @ _gradients(classifier, example, checkpoint)[0]
+    order = scores.argsort()
+    assert [p.train_id for p in explanation.proponents] == [train.ids[i] for i in order.flip(0)[:3]]
+    assert [o.train_id for o in explanation.opponents] == [train.ids[i] for i in order[:3]]
+    assert explanation.proponents[0].score == pytest.approx(scores.max().item(), rel=1e-6)
+
+
+def test_relabel_suggests_a_label_other_than_the_given_one(minilm_tokenizer):
+    classifier = tiny_classifier("encoder", minilm_tokenizer, labels=["a", "b", "c"])
+    data = _dataset("t", 9, seed=3)
+    data = data.with_labels([i % 3 for i in range(9)])
+    data = TextDataset(data.ids, data.texts, data.labels, ["a", "b", "c"])
+    train = encode(classifier, data)
+    checkpoints = train_classifier(classifier, train, TrainConfig(epochs=1, batch_size=3, learning_rate=0.1)).checkpoints
+    queries = query_gradients(classifier, checkpoints, train.subset([0, 4]), batch_size=2)
+    suggested = suggest_labels(classifier, checkpoints, train, queries, batch_size=4)
+    assert all(new != old for new, old in zip(suggested, train.labels.tolist()))
+    # The suggestion maximises sum_c eta_c g(x, y') . G_c; check it against each candidate directly.
+    first = train.subset([1])
+    totals = []
+    for label in range(3):
+        total = 0.0
+        for c, checkpoint in enumerate(checkpoints):
+            classifier.load_pet_state(checkpoint.state)
+            gradient, _ = per_example_gradients(classifier, next(first.batches(1)), labels=torch.tensor([label]))
+            total += checkpoint.learning_rate * (gradient[0] @ queries.summed[c]).item()
+        totals.append(total)
+    totals[first.labels.item()] = -np.inf
+    assert suggested[1] == int(np.argmax(totals))
