@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
+import transformers
 from rich.console import Console
 
 from gbair.cli import recover
@@ -15,6 +17,10 @@ def main(argv: list[str] | None = None) -> int:
     subcommands = parser.add_subparsers(dest="command", required=True)
     recover.add_parser(subcommands)
     args = parser.parse_args(argv)
+    # Library chatter (weight-loading bars, deprecation notices) would bury gbair's own progress bars.
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", category=FutureWarning)
     return args.handler(args, Console(stderr=False))
 
 

@@ -39,10 +39,10 @@ class ProgressBars:
 
 def round_table(report: RecoveryReport) -> Table:
     table = Table(title=f"G-BAIR on {report.dataset}: {report.method}, {report.action}")
-    for column in ("round", "train size", "val acc", "test acc", "val errors", "flagged", "train s", "influence s"):
+    for column in ("round", "train", "val acc", "test acc", "val err", "flagged", "train s", "infl. s"):
         table.add_column(column, justify="right")
     if report.corrupted_ids:
-        table.add_column("flagged corrupted", justify="right")
+        table.add_column("truly flipped", justify="right")
     for row in report.rounds:
         table.add_row(*_cells(row, report), style="bold green" if row.round == report.best_round else None)
     return table

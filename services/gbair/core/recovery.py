@@ -102,7 +102,6 @@ class Recovery:
         best: tuple[float, int, PetState, TextDataset] | None = None
         rounds_without_gain = 0
         for round_index in range(recovery.rounds + 1):
-            started = time.perf_counter()
             self.classifier.load_pet_state(self.initial_state)
             train_encoded = encode(self.classifier, train_set)
             training = self.backend.train(self.classifier, train_encoded, progress)
@@ -119,7 +118,6 @@ class Recovery:
             else:
                 rounds_without_gain += 1
             errors = (val_probabilities.argmax(dim=1) != self.validation.labels).nonzero().flatten().tolist()
-            train_seconds = time.perf_counter() - started
             started = time.perf_counter()
             cleaning = _Cleaning([], [], {})
             needs_errors = self.config.influence.method in NEEDS_VALIDATION_ERRORS
@@ -136,7 +134,7 @@ class Recovery:
                 relabels={i: self.splits.label_names[y] for i, y in cleaning.relabels.items()},
                 flagged_corrupted=len(corrupted.intersection(cleaning.flagged_ids)) if corrupted_ids else None,
                 timings=RoundTimings(
-                    train_s=train_seconds,
+                    train_s=training.seconds,
                     influence_s=time.perf_counter() - started,
                     epochs=training.epochs,
                     checkpoints=len(training.checkpoints),

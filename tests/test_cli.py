@@ -1,0 +1,100 @@
+"""`gbair recover` end to end with the real bundled MiniLM: the report schema, the adapter, the cleaned set."""
+
+import csv
+import json
+
+import pytest
+
+from gbair.cli import main
+from gbair.core.model import PetClassifier
+
+POSITIVE = ["a joy to watch", "warm and funny", "a superb cast", "moving and smart", "great fun", "lovely score"]
+NEGATIVE = ["a dull mess", "tedious and flat", "badly acted", "a boring script", "awful pacing", "weak and silly"]
+
+
+def _write_csv(path, rows):
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["id", "text", "label"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def _rows(prefix: str, count: int):
+    return [
+        {"id": f"{prefix}{i}", "text": (POSITIVE if i % 2 else NEGATIVE)[i % 6] + f" , take {i}",
+         "label": "pos" if i % 2 else "neg"}
+        for i in range(count)
+    ]
+
+
+@pytest.fixture(scope="module")
+def recovered(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("recover")
+    train = _write_csv(folder / "train.csv", _rows("t", 48))
+    val = _write_csv(folder / "val.csv", _rows("v", 16))
+    test = _write_csv(folder / "test.csv", _rows("x", 12))
+    out = folder / "out"
+    code = main([
+        "recover", "--data", str(train), "--val-data", str(val), "--test-data", str(test),
+        "--train-size", "0", "--val-size", "0", "--corrupt", "0.25", "--rounds", "1", "--budget", "6",
+        "--epochs", "2", "--virtual-tokens", "4", "--seed", "1", "--out", str(out),
+    ])
+    assert code == 0
+    return out
+
+
+def test_report_has_the_promised_schema(recovered):
+    report = json.loads((recovered / "report.json").read_text())
+    assert {"dataset", "method", "action", "seed", "corrupted_ids", "rounds", "best_round"} <= set(report)
+    assert report["dataset"] == "train" and report["method"] == "fused" and report["action"] == "remove"
+    assert report["seed"] == 1 and len(report["corrupted_ids"]) == 12
+    first, second = report["rounds"]
+    assert first["round"] == 0 and first["train_size"] == 48 and len(first["flagged_ids"]) == 6
+    assert second["train_size"] == 42 and second["flagged_ids"] == []
+    for row in report["rounds"]:
+        assert 0 <= row["val_accuracy"] <= 1 and 0 <= row["test_accuracy"] <= 1
+        assert row["relabels"] == {}
+        assert set(row["timings"]) == {"train_s", "influence_s", "epochs", "checkpoints"}
+        assert row["timings"]["epochs"] == 2 and row["timings"]["checkpoints"] == 2
+    assert report["best_round"] in (0, 1)
+
+
+def test_cleaned_set_is_the_best_rounds_training_set_in_the_input_format(recovered):
+    report = json.loads((recovered / "report.json").read_text())
+    with (recovered / "cleaned" / "train.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert set(rows[0]) == {"id", "text", "label"}
+    removed = set(report["rounds"][0]["flagged_ids"]) if report["best_round"] == 1 else set()
+    assert len(rows) == 48 - len(removed)
+    assert not removed & {row["id"] for row in rows}
+    flipped = set(report["corrupted_ids"])
+    # The cleaned set carries the labels trained on: the corrupted ones where they were not removed.
+    by_id = {row["id"]: row for row in rows}
+    for example in _rows("t", 48):
+        if example["id"] in by_id:
+            changed = by_id[example["id"]]["label"] != example["label"]
+            assert changed == (example["id"] in flipped)
+
+
+def test_best_adapter_loads(recovered):
+    classifier = PetClassifier.load_adapter(recovered / "adapter")
+    assert classifier.label_names == ["neg", "pos"] and classifier.config.num_virtual_tokens == 4
+    assert (recovered / "accuracy.png").stat().st_size > 0
+
+
+def test_bad_input_exits_with_a_message_naming_file_and_row(tmp_path, capsys):
+    rows = _rows("t", 6)
+    rows[3]["text"] = ""
+    train = _write_csv(tmp_path / "broken.csv", rows)
+    code = main(["recover", "--data", str(train), "--out", str(tmp_path / "out")])
+    assert code == 2
+    message = capsys.readouterr().out
+    assert "broken.csv" in message and "row 5" in message and "empty" in message
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_setting_is_rejected_before_any_work(tmp_path, capsys):
+    code = main(["recover", "--data", "sst2", "--epochs", "0", "--out", str(tmp_path / "out")])
+    assert code == 2
+    assert "epochs" in capsys.readouterr().out

@@ -1,0 +1,87 @@
+"""The G-BAIR round loop on a tiny backbone: what is flagged leaves (or changes in) the next round."""
+
+import pytest
+import torch
+
+from conftest import tiny_classifier
+from gbair.core.config import GbairConfig
+from gbair.core.data import DataSplits, corrupt_labels
+from gbair.core.recovery import Recovery
+from test_training import separable
+
+
+def _splits(train_size=40) -> tuple[DataSplits, list[str]]:
+    train, flipped = corrupt_labels(separable(train_size, "t"), 0.25, seed=0)
+    return DataSplits("toy", train, separable(20, "v"), separable(10, "x"), "csv"), flipped
+
+
+def _config(**recovery) -> GbairConfig:
+    return GbairConfig(
+        model={"kind": "encoder", "num_virtual_tokens": 4},
+        train={"epochs": 3, "batch_size": 8, "learning_rate": 0.03},
+        influence={"method": recovery.pop("method", "fused")},
+        recovery={"rounds": 2, "budget": 4, "patience": 5, **recovery},
+    )
+
+
+def _recovery(splits, config, tokenizer) -> Recovery:
+    return Recovery(splits, config, classifier=tiny_classifier("encoder", tokenizer, dtype=torch.float32))
+
+
+def test_remove_drops_flagged_examples_round_by_round(minilm_tokenizer):
+    splits, flipped = _splits()
+    outcome = _recovery(splits, _config(), minilm_tokenizer).run(flipped)
+    report = outcome.report
+    assert [r.round for r in report.rounds] == [0, 1, 2]
+    assert [r.train_size for r in report.rounds] == [40, 36, 32]
+    assert [len(r.flagged_ids) for r in report.rounds] == [4, 4, 0]
+    flagged_everywhere = report.rounds[0].flagged_ids + report.rounds[1].flagged_ids
+    assert len(set(flagged_everywhere)) == 8
+    assert report.rounds[0].flagged_corrupted == len(set(flipped) & set(report.rounds[0].flagged_ids))
+    assert report.corrupted_ids == flipped
+    best = max(report.rounds, key=lambda r: (r.val_accuracy, -r.round))
+    assert report.best_round == best.round
+    assert len(outcome.best_train_set) == best.train_size
+    assert not set(outcome.best_train_set.ids) & set(flagged_everywhere[: 4 * best.round])
+    assert all(r.relabels == {} for r in report.rounds)
+    assert report.rounds[0].flagged_scores == sorted(report.rounds[0].flagged_scores, reverse=True)
+
+
+def test_relabel_flips_flagged_examples_and_keeps_the_set_size(minilm_tokenizer):
+    splits, flipped = _splits()
+    outcome = _recovery(splits, _config(action="relabel", rounds=1), minilm_tokenizer).run(flipped)
+    first = outcome.report.rounds[0]
+    assert [r.train_size for r in outcome.report.rounds] == [40, 40]
+    assert set(first.relabels) == set(first.flagged_ids)
+    given = dict(zip(splits.train.ids, splits.train.labels))
+    for example_id, label_name in first.relabels.items():
+        assert label_name != splits.label_names[given[example_id]]
+    if outcome.report.best_round == 1:
+        relabeled = dict(zip(outcome.best_train_set.ids, outcome.best_train_set.labels))
+        assert all(splits.label_names[relabeled[i]] == name for i, name in first.relabels.items())
+
+
+def test_patience_stops_after_rounds_without_gain(minilm_tokenizer):
+    splits, flipped = _splits()
+    report = _recovery(splits, _config(method="random", rounds=6, patience=1), minilm_tokenizer).run(flipped).report
+    accuracies = [r.val_accuracy for r in report.rounds]
+    # Every round but the last improved on all before it; the last did not (or the round budget ran out).
+    assert all(accuracies[i] > max(accuracies[:i]) for i in range(1, len(accuracies) - 1))
+    assert len(report.rounds) == 7 or accuracies[-1] <= max(accuracies[:-1])
+    assert report.rounds[-1].flagged_ids == []
+
+
+def test_round_zero_only_when_no_cleaning_rounds(minilm_tokenizer):
+    splits, flipped = _splits()
+    report = _recovery(splits, _config(rounds=0), minilm_tokenizer).run(flipped).report
+    assert len(report.rounds) == 1 and report.rounds[0].flagged_ids == [] and report.best_round == 0
+
+
+@pytest.mark.parametrize(("budget", "size", "count"), [(0.1, 1000, 100), (0.1, 5, 1), (25, 1000, 25), (50, 20, 19)])
+def test_budget_is_a_fraction_or_a_count(budget, size, count):
+    assert GbairConfig(recovery={"budget": budget}).recovery.flag_count(size) == count
+
+
+def test_fractional_count_budget_is_rejected():
+    with pytest.raises(ValueError, match="whole number"):
+        GbairConfig(recovery={"budget": 2.5})
