@@ -37,7 +37,7 @@ def recovered(tmp_path_factory):
     out = folder / "out"
     code = main([
         "recover", "--data", str(train), "--val-data", str(val), "--test-data", str(test),
-        "--train-size", "0", "--val-size", "0", "--corrupt", "0.25", "--rounds", "1", "--budget", "6",
+        "--corrupt", "0.25", "--rounds", "1", "--budget", "6",
         "--epochs", "2", "--virtual-tokens", "4", "--seed", "1", "--out", str(out),
     ])
     assert code == 0

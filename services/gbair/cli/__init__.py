@@ -21,7 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
     warnings.filterwarnings("ignore", category=FutureWarning)
-    return args.handler(args, Console(stderr=False))
+    # Piped output gets a fixed width wide enough for the round table instead of rich's 80 columns.
+    return args.handler(args, Console(width=None if sys.stdout.isatty() else 120))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import get_args
 
@@ -17,6 +18,9 @@ from gbair.core.data import ColumnNames, DataError, corrupt_labels, load_splits
 from gbair.core.recovery import Recovery
 
 DEFAULTS = GbairConfig()
+NAMED_SETS = ("diasafety", "sst2", "olid")
+# The benchmark protocol's CPU defaults (MISSION.md section 3).
+NAMED_SET_SIZES = (2000, 400)
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
@@ -34,8 +38,11 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     data.add_argument("--text-pair-column", default=None)
     data.add_argument("--label-column", default="label")
     data.add_argument("--id-column", default=None)
-    data.add_argument("--train-size", type=int, default=1000, help="training examples sampled (0: all)")
-    data.add_argument("--val-size", type=int, default=400, help="trusted validation examples sampled (0: all)")
+    data.add_argument("--train-size", type=int, default=None,
+                      help=f"training examples sampled (default: {NAMED_SET_SIZES[0]} of a named set, all of a file)")
+    data.add_argument("--val-size", type=int, default=None,
+                      help=f"trusted validation examples sampled (default: {NAMED_SET_SIZES[1]} of a named set; "
+                           "all of --val-data, else 10%% of the training file)")
     data.add_argument("--corrupt", type=float, default=0.0, help="flip this fraction of training labels (experiments)")
 
     method = parser.add_argument_group("G-BAIR")
@@ -84,8 +91,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
         splits = load_splits(
             args.data,
             data_dir=args.data_dir,
-            train_size=args.train_size or None,
-            val_size=args.val_size or None,
+            train_size=_size(args.train_size, NAMED_SET_SIZES[0], args.data),
+            val_size=_size(args.val_size, NAMED_SET_SIZES[1], args.data),
             seed=args.seed,
             validation_path=args.val_data,
             test_path=args.test_data,
@@ -97,7 +104,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     corrupted_ids: list[str] = []
     if args.corrupt:
         train, corrupted_ids = corrupt_labels(splits.train, args.corrupt, seed=args.seed)
-        splits = type(splits)(splits.name, train, splits.validation, splits.test, splits.format)
+        splits = dataclasses.replace(splits, train=train)
     console.print(
         f"{splits.name}: {len(splits.train)} train ({len(corrupted_ids)} labels flipped), "
         f"{len(splits.validation)} validation, {len(splits.test) if splits.test else 0} test"
@@ -121,7 +128,13 @@ def run(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _size(requested: int | None, named_set_default: int, data: str) -> int | None:
+    if requested is not None:
+        return requested
+    return named_set_default if data in NAMED_SETS else None
+
+
 def _columns(args: argparse.Namespace) -> ColumnNames | None:
-    if args.data in ("diasafety", "sst2", "olid"):
+    if args.data in NAMED_SETS:
         return None
     return ColumnNames(text=args.text_column, text_pair=args.text_pair_column, label=args.label_column, id=args.id_column)
