@@ -137,10 +137,12 @@ def test_subsamples_are_seeded(data_dir: Path) -> None:
 
 
 def test_default_data_dir_is_beside_the_repo_unless_configured(
-    data_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.delenv("GBAIR_DATA_DIR", raising=False)
-    assert default_data_dir().resolve() == data_dir
+    repo_root = Path(__file__).resolve().parents[1]
+    assert default_data_dir() == repo_root.parent / "shared" / "data"
+    assert (default_data_dir() / "sst2" / "stsa.binary.train").is_file()
     monkeypatch.setenv("GBAIR_DATA_DIR", str(tmp_path))
     assert default_data_dir() == tmp_path
 
