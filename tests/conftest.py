@@ -14,7 +14,7 @@ from gbair.core.model.pet import prepare_tokenizer
 LABELS = ["negative", "positive"]
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def data_dir() -> Path:
     """The real data sets, read-only, beside the repository."""
     return default_data_dir()
