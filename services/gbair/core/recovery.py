@@ -63,6 +63,24 @@ class RecoveryOutcome:
 
 
 @dataclass(frozen=True)
+class _TrainedRound:
+    train: EncodedSet
+    training: TrainingResult
+    val_accuracy: float
+    test_accuracy: float | None
+    errors: list[int]
+    """Positions of the misclassified validation examples."""
+
+
+@dataclass(frozen=True)
+class _BestRound:
+    val_accuracy: float
+    round: int
+    state: PetState
+    train_set: TextDataset
+
+
+@dataclass(frozen=True)
 class _Cleaning:
     flagged_ids: list[str]
     flagged_scores: list[float]
@@ -99,45 +117,34 @@ class Recovery:
         corrupted = set(corrupted_ids)
         train_set = self.splits.train
         rounds: list[RoundReport] = []
-        best: tuple[float, int, PetState, TextDataset] | None = None
+        best: _BestRound | None = None
         rounds_without_gain = 0
         for round_index in range(recovery.rounds + 1):
-            self.classifier.load_pet_state(self.initial_state)
-            train_encoded = encode(self.classifier, train_set)
-            training = self.backend.train(self.classifier, train_encoded, progress)
-            val_probabilities = predict_probabilities(self.classifier, self.validation, progress=progress)
-            val_accuracy = accuracy(val_probabilities, self.validation.labels)
-            test_accuracy = (
-                accuracy(predict_probabilities(self.classifier, self.test, progress=progress), self.test.labels)
-                if self.test is not None
-                else None
-            )
-            if best is None or val_accuracy > best[0]:
-                best = (val_accuracy, round_index, training.final_state, train_set)
+            trained = self._train_and_evaluate(train_set, progress)
+            if best is None or trained.val_accuracy > best.val_accuracy:
+                best = _BestRound(trained.val_accuracy, round_index, trained.training.final_state, train_set)
                 rounds_without_gain = 0
             else:
                 rounds_without_gain += 1
-            errors = (val_probabilities.argmax(dim=1) != self.validation.labels).nonzero().flatten().tolist()
             started = time.perf_counter()
             cleaning = _Cleaning([], [], {})
-            needs_errors = self.config.influence.method in NEEDS_VALIDATION_ERRORS
-            if round_index < recovery.rounds and rounds_without_gain < recovery.patience and (errors or not needs_errors):
-                cleaning = self._clean(train_encoded, training.checkpoints, errors, progress)
+            if round_index < recovery.rounds and rounds_without_gain < recovery.patience and self._can_score(trained):
+                cleaning = self._clean(trained.train, trained.training.checkpoints, trained.errors, progress)
             report = RoundReport(
                 round=round_index,
                 train_size=len(train_set),
-                val_accuracy=val_accuracy,
-                test_accuracy=test_accuracy,
-                misclassified_val=len(errors),
+                val_accuracy=trained.val_accuracy,
+                test_accuracy=trained.test_accuracy,
+                misclassified_val=len(trained.errors),
                 flagged_ids=cleaning.flagged_ids,
                 flagged_scores=cleaning.flagged_scores,
                 relabels={i: self.splits.label_names[y] for i, y in cleaning.relabels.items()},
                 flagged_corrupted=len(corrupted.intersection(cleaning.flagged_ids)) if corrupted_ids else None,
                 timings=RoundTimings(
-                    train_s=training.seconds,
+                    train_s=trained.training.seconds,
                     influence_s=time.perf_counter() - started,
-                    epochs=training.epochs,
-                    checkpoints=len(training.checkpoints),
+                    epochs=trained.training.epochs,
+                    checkpoints=len(trained.training.checkpoints),
                 ),
             )
             rounds.append(report)
@@ -149,7 +156,6 @@ class Recovery:
                 if recovery.action == "relabel"
                 else train_set.without_ids(cleaning.flagged_ids)
             )
-        _, best_round, best_state, best_train_set = best
         report = RecoveryReport(
             dataset=self.splits.name,
             method=self.config.influence.method,
@@ -158,10 +164,28 @@ class Recovery:
             label_names=self.splits.label_names,
             corrupted_ids=list(corrupted_ids),
             rounds=rounds,
-            best_round=best_round,
+            best_round=best.round,
             config=self.config.model_dump(),
         )
-        return RecoveryOutcome(report, best_state, best_train_set)
+        return RecoveryOutcome(report, best.state, best.train_set)
+
+    def _train_and_evaluate(self, train_set: TextDataset, progress: Progress) -> _TrainedRound:
+        self.classifier.load_pet_state(self.initial_state)
+        train = encode(self.classifier, train_set)
+        training = self.backend.train(self.classifier, train, progress)
+        val_probabilities = predict_probabilities(self.classifier, self.validation, progress=progress)
+        test_accuracy = None
+        if self.test is not None:
+            test_probabilities = predict_probabilities(self.classifier, self.test, progress=progress)
+            test_accuracy = accuracy(test_probabilities, self.test.labels)
+        errors = (val_probabilities.argmax(dim=1) != self.validation.labels).nonzero().flatten().tolist()
+        return _TrainedRound(
+            train, training, accuracy(val_probabilities, self.validation.labels), test_accuracy, errors
+        )
+
+    def _can_score(self, trained: _TrainedRound) -> bool:
+        """Methods built on validation errors have nothing to go on when there are none."""
+        return bool(trained.errors) or self.config.influence.method not in NEEDS_VALIDATION_ERRORS
 
     def _clean(
         self, train: EncodedSet, checkpoints: Sequence[Checkpoint], errors: list[int], progress: Progress
