@@ -98,3 +98,19 @@ def test_smollm2_gguf_is_prompt_tuned_through_its_verbalizer():
     gradients, losses = per_example_gradients(classifier, next(encode(classifier, TWO).batches(2)))
     assert gradients.shape == (2, classifier.num_trainable) and torch.isfinite(gradients).all()
     assert torch.isfinite(losses).all()
+
+
+def test_a_local_causal_lm_folder_is_detected_and_its_adapter_round_trips(tmp_path, minilm_tokenizer):
+    folder = tmp_path / "tiny-llama"
+    source = tiny_classifier("causal-lm", minilm_tokenizer, dtype=torch.float32)
+    source.peft_model.get_base_model().save_pretrained(folder)
+    minilm_tokenizer.save_pretrained(folder)
+
+    classifier = PetClassifier.build(ModelConfig(name_or_path=str(folder), num_virtual_tokens=4), ["negative", "positive"])
+    assert classifier.kind == "causal-lm" and classifier.head is None
+    with torch.no_grad():
+        classifier.prompt_embedding.weight.mul_(-2.0)
+    expected = classifier(*_first_batch(classifier)).logits
+    reloaded = PetClassifier.load_adapter(classifier.save_adapter(tmp_path / "adapter"))
+    assert reloaded.label_word_ids.tolist() == classifier.label_word_ids.tolist()
+    torch.testing.assert_close(reloaded(*_first_batch(reloaded)).logits, expected)

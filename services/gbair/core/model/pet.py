@@ -90,14 +90,16 @@ class PetClassifier(nn.Module):
         self.peft_model.eval()
 
     @classmethod
-    def build(cls, config: ModelConfig, label_names: list[str], seed: int = 0) -> PetClassifier:
+    def build(
+        cls, config: ModelConfig, label_names: list[str], seed: int = 0, label_word_ids: list[int] | None = None
+    ) -> PetClassifier:
         location = locate_backbone(config.name_or_path)
         kind = resolve_kind(config, location)
         dtype = torch.float64 if config.dtype == "float64" else torch.float32
         backbone, tokenizer = load_backbone(location, kind, dtype)
         prepare_tokenizer(tokenizer, kind)
         torch.manual_seed(seed)
-        return cls(backbone, tokenizer, kind, label_names, config)
+        return cls(backbone, tokenizer, kind, label_names, config, label_word_ids)
 
     def train(self, mode: bool = True) -> PetClassifier:
         super().train(mode)
@@ -192,7 +194,7 @@ class PetClassifier(nn.Module):
             "kind": self.kind,
             "label_names": self.label_names,
             "label_word_ids": self.label_word_ids.tolist(),
-            "model": self.config.model_dump(),
+            "model": self.config.model_copy(update={"kind": self.kind}).model_dump(),
         }
         (directory / CLASSIFIER_FILE).write_text(json.dumps(description, indent=2))
         return directory
@@ -201,13 +203,9 @@ class PetClassifier(nn.Module):
     def load_adapter(cls, directory: str | Path) -> PetClassifier:
         directory = Path(directory)
         description = json.loads((directory / CLASSIFIER_FILE).read_text())
-        config = ModelConfig(**description["model"])
-        location = locate_backbone(config.name_or_path)
-        dtype = torch.float64 if config.dtype == "float64" else torch.float32
-        backbone, tokenizer = load_backbone(location, description["kind"], dtype)
-        prepare_tokenizer(tokenizer, description["kind"])
-        classifier = cls(
-            backbone, tokenizer, description["kind"], description["label_names"], config,
+        classifier = cls.build(
+            ModelConfig(**description["model"]),
+            description["label_names"],
             label_word_ids=description["label_word_ids"] or None,
         )
         set_peft_model_state_dict(classifier.peft_model, load_peft_weights(str(directory)))
