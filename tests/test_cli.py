@@ -98,3 +98,16 @@ def test_bad_setting_is_rejected_before_any_work(tmp_path, capsys):
     code = main(["recover", "--data", "sst2", "--epochs", "0", "--out", str(tmp_path / "out")])
     assert code == 2
     assert "epochs" in capsys.readouterr().out
+
+
+def test_suspects_file_lists_flagged_examples_with_their_text(recovered):
+    report = json.loads((recovered / "report.json").read_text())
+    with (recovered / "suspects.csv").open() as handle:
+        suspects = list(csv.DictReader(handle))
+    assert [s["id"] for s in suspects] == report["rounds"][0]["flagged_ids"]
+    texts = {row["id"]: row["text"] for row in _rows("t", 48)}
+    flipped = set(report["corrupted_ids"])
+    for rank, suspect in enumerate(suspects, start=1):
+        assert suspect["round"] == "0" and int(suspect["rank"]) == rank
+        assert suspect["text"] == texts[suspect["id"]]
+        assert suspect["label_was_flipped"] == str(suspect["id"] in flipped)

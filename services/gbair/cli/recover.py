@@ -123,8 +123,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
     artifacts = write_artifacts(outcome, recovery.classifier, splits, args.out)
     plot = plot_rounds(outcome.report, args.out / "accuracy.png")
     console.print(round_table(outcome.report))
-    console.print(f"report: {artifacts.report}\nadapter: {artifacts.adapter}\n"
-                  f"cleaned training set: {artifacts.cleaned_train}\nplot: {plot}")
+    console.print(f"report: {artifacts.report}\nsuspects to review: {artifacts.suspects}\n"
+                  f"adapter: {artifacts.adapter}\ncleaned training set: {artifacts.cleaned_train}\nplot: {plot}")
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from gbair.core.recovery import RecoveryOutcome
 REPORT_FILE = "report.json"
 ADAPTER_DIR = "adapter"
 CLEANED_DIR = "cleaned"
+SUSPECTS_FILE = "suspects.csv"
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,7 @@ class RecoveryArtifacts:
     report: Path
     adapter: Path
     cleaned_train: Path
+    suspects: Path
 
 
 def write_artifacts(
@@ -31,4 +34,37 @@ def write_artifacts(
     cleaned_dir.mkdir(exist_ok=True)
     cleaned = write_dataset(outcome.best_train_set, splits.format, cleaned_dir)
     report = outcome.report.write(out_dir / REPORT_FILE)
-    return RecoveryArtifacts(report=report, adapter=adapter, cleaned_train=cleaned)
+    suspects = write_suspects(outcome, splits, out_dir / SUSPECTS_FILE)
+    return RecoveryArtifacts(report=report, adapter=adapter, cleaned_train=cleaned, suspects=suspects)
+
+
+def write_suspects(outcome: RecoveryOutcome, splits: DataSplits, path: Path) -> Path:
+    """Every flagged example with its text, for a person to review: most suspicious first within a round."""
+    train = splits.train
+    position = {example_id: i for i, example_id in enumerate(train.ids)}
+    corrupted = set(outcome.report.corrupted_ids)
+    columns = ["round", "rank", "id", "score", "given_label", "relabeled_to", "text", "text_pair"]
+    if corrupted:
+        columns.append("label_was_flipped")
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        for round_report in outcome.report.rounds:
+            for rank, (example_id, score) in enumerate(
+                zip(round_report.flagged_ids, round_report.flagged_scores), start=1
+            ):
+                i = position[example_id]
+                row = {
+                    "round": round_report.round,
+                    "rank": rank,
+                    "id": example_id,
+                    "score": f"{score:.6g}",
+                    "given_label": train.label_names[train.labels[i]],
+                    "relabeled_to": round_report.relabels.get(example_id, ""),
+                    "text": train.texts[i],
+                    "text_pair": train.text_pairs[i] if train.text_pairs is not None else "",
+                }
+                if corrupted:
+                    row["label_was_flipped"] = example_id in corrupted
+                writer.writerow(row)
+    return path
