@@ -41,7 +41,6 @@ def write_artifacts(
 def write_suspects(outcome: RecoveryOutcome, splits: DataSplits, path: Path) -> Path:
     """Every flagged example with its text, for a person to review: most suspicious first within a round."""
     train = splits.train
-    position = {example_id: i for i, example_id in enumerate(train.ids)}
     corrupted = set(outcome.report.corrupted_ids)
     columns = ["round", "rank", "id", "score", "given_label", "relabeled_to", "text", "text_pair"]
     if corrupted:
@@ -50,10 +49,10 @@ def write_suspects(outcome: RecoveryOutcome, splits: DataSplits, path: Path) -> 
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
         for round_report in outcome.report.rounds:
-            for rank, (example_id, score) in enumerate(
-                zip(round_report.flagged_ids, round_report.flagged_scores), start=1
+            positions = train.positions(round_report.flagged_ids)
+            for rank, (example_id, score, i) in enumerate(
+                zip(round_report.flagged_ids, round_report.flagged_scores, positions), start=1
             ):
-                i = position[example_id]
                 row = {
                     "round": round_report.round,
                     "rank": rank,

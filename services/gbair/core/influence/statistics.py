@@ -54,10 +54,6 @@ class InfluenceStatistics:
     train_losses: torch.Tensor
     """(C, N)"""
 
-    @property
-    def num_queries(self) -> int:
-        return self.query_labels.numel()
-
     def weighted(self, per_checkpoint: torch.Tensor) -> torch.Tensor:
         """sum_c eta_c * x_c over the leading checkpoint axis."""
         shape = (-1,) + (1,) * (per_checkpoint.dim() - 1)
@@ -79,7 +75,7 @@ def query_gradients(
         per_checkpoint.append(gradients)
     return QueryGradients(
         labels=queries.labels.clone(),
-        gradients=torch.stack(per_checkpoint) if per_checkpoint else torch.empty(0, len(queries), 0),
+        gradients=torch.stack(per_checkpoint),
         learning_rates=_learning_rates(checkpoints),
     )
 

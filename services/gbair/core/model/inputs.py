@@ -33,9 +33,6 @@ class EncodedSet:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def with_labels(self, labels: torch.Tensor) -> EncodedSet:
-        return EncodedSet(self.ids, self.token_ids, labels, self.pad_id)
-
     def subset(self, positions: Sequence[int]) -> EncodedSet:
         return EncodedSet(
             [self.ids[i] for i in positions],
