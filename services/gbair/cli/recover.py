@@ -14,11 +14,10 @@ from gbair.cli.display import ProgressBars, round_table
 from gbair.cli.plots import plot_rounds
 from gbair.core.artifacts import write_artifacts
 from gbair.core.config import CleaningAction, GbairConfig, ScoringMethod
-from gbair.core.data import ColumnNames, DataError, corrupt_labels, load_splits
+from gbair.core.data import NAMED_SETS, ColumnNames, DataError, corrupt_labels, load_splits
 from gbair.core.recovery import Recovery
 
 DEFAULTS = GbairConfig()
-NAMED_SETS = ("diasafety", "sst2", "olid")
 # The benchmark protocol's CPU defaults (MISSION.md section 3).
 NAMED_SET_SIZES = (2000, 400)
 
@@ -30,7 +29,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     data = parser.add_argument_group("data")
-    data.add_argument("--data", default="sst2", help="diasafety, sst2, olid, or a .csv/.jsonl training file")
+    data.add_argument("--data", default="sst2", help=f"{', '.join(NAMED_SETS)}, or a .csv/.jsonl training file")
     data.add_argument("--data-dir", type=Path, default=None, help="where named sets live (env GBAIR_DATA_DIR)")
     data.add_argument("--val-data", type=Path, default=None, help="validation file for a user training file")
     data.add_argument("--test-data", type=Path, default=None, help="test file for a user training file")

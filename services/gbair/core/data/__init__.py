@@ -2,10 +2,11 @@
 
 from gbair.core.data.corruption import corrupt_labels
 from gbair.core.data.dataset import DataError, DataSplits, TextDataset
-from gbair.core.data.loaders import ColumnNames, default_data_dir, load_splits
+from gbair.core.data.loaders import NAMED_SETS, ColumnNames, default_data_dir, load_splits
 from gbair.core.data.writers import write_dataset
 
 __all__ = [
+    "NAMED_SETS",
     "ColumnNames",
     "DataError",
     "DataSplits",

@@ -340,6 +340,7 @@ _NAMED_SETS: dict[str, Callable[[Path], _Source]] = {
     "sst2": _sst2,
     "olid": _olid,
 }
+NAMED_SETS: tuple[str, ...] = tuple(_NAMED_SETS)
 
 
 def _user_source(
