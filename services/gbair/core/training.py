@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from gbair.core.config import TrainConfig
-from gbair.core.model.inputs import EncodedSet
+from gbair.core.model.inputs import Batch, EncodedSet
 from gbair.core.model.pet import PetClassifier, PetState
 from gbair.core.progress import Progress, no_progress
 
@@ -36,6 +37,20 @@ class TrainingResult:
         return self.checkpoints[-1].state
 
 
+@dataclass(frozen=True)
+class DataParallel:
+    """Data-parallel training over processes that all run the same seeded loop: this process takes every
+    `world_size`-th row of each batch from `rank` on, and `sum_gradients` adds the gradients of all
+    processes up in place (an all-reduce), so every process applies the same update to the same state."""
+
+    rank: int
+    world_size: int
+    sum_gradients: Callable[[list[torch.Tensor]], None]
+
+
+SINGLE_PROCESS = DataParallel(rank=0, world_size=1, sum_gradients=lambda gradients: None)
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -49,7 +64,11 @@ def checkpoint_steps(steps_per_epoch: int, checkpoints_per_epoch: int) -> set[in
 
 
 def train_classifier(
-    classifier: PetClassifier, train: EncodedSet, config: TrainConfig, progress: Progress = no_progress
+    classifier: PetClassifier,
+    train: EncodedSet,
+    config: TrainConfig,
+    progress: Progress = no_progress,
+    parallel: DataParallel = SINGLE_PROCESS,
 ) -> TrainingResult:
     started = time.perf_counter()
     parameters = list(classifier.trainable_parameters().values())
@@ -65,11 +84,8 @@ def train_classifier(
     for epoch in range(config.epochs):
         order = torch.randperm(len(train), generator=generator).tolist()
         for step_in_epoch, batch in enumerate(train.batches(config.batch_size, order), start=1):
-            batch = batch.to(classifier.device)
-            logits = classifier(batch.input_ids, batch.attention_mask).logits
-            loss = F.cross_entropy(logits, batch.labels)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            _backward(classifier, batch, parallel, parameters)
             optimizer.step()
             step += 1
             if step_in_epoch in take_checkpoint_after:
@@ -84,3 +100,22 @@ def train_classifier(
             progress("train", step, total_steps)
     classifier.eval()
     return TrainingResult(initial_state, checkpoints, config.epochs, time.perf_counter() - started)
+
+
+def _backward(classifier: PetClassifier, batch: Batch, parallel: DataParallel, parameters: list[torch.Tensor]) -> None:
+    """Leave the gradient of the whole batch's mean loss in `parameters`, however its rows are shared out."""
+    share = batch
+    if parallel.world_size > 1:
+        share = batch.rows(range(parallel.rank, len(batch.positions), parallel.world_size))
+    if len(share.positions):
+        share = share.to(classifier.device)
+        logits = classifier(share.input_ids, share.attention_mask).logits
+        # Weighted by this process's part of the batch so that the sum over processes is the whole batch's
+        # mean; with one process the weight is exactly 1 and the loss is bit-for-bit the plain mean.
+        loss = F.cross_entropy(logits, share.labels) * (len(share.positions) / len(batch.positions))
+        loss.backward()
+    if parallel.world_size > 1:
+        for parameter in parameters:
+            if parameter.grad is None:  # this process had no rows in a short last batch
+                parameter.grad = torch.zeros_like(parameter)
+        parallel.sum_gradients([parameter.grad for parameter in parameters])

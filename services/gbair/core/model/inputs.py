@@ -22,6 +22,10 @@ class Batch:
     def to(self, device: torch.device) -> Batch:
         return Batch(*(t.to(device) for t in (self.positions, self.input_ids, self.attention_mask, self.labels)))
 
+    def rows(self, rows: Sequence[int]) -> Batch:
+        index = torch.tensor(list(rows), dtype=torch.long)
+        return Batch(*(t[index] for t in (self.positions, self.input_ids, self.attention_mask, self.labels)))
+
 
 @dataclass(frozen=True)
 class EncodedSet:

@@ -1,0 +1,47 @@
+"""Join a Ray cluster or start a local one, with token authentication left on.
+
+Ray 2.60 turns token authentication on for every new local cluster unless RAY_AUTH_MODE says otherwise:
+`ray.init()` reads the token from RAY_AUTH_TOKEN, the file named by RAY_AUTH_TOKEN_PATH, or
+~/.ray/auth_token, and writes a fresh one there if none exists. gbair keeps that on purpose: a local
+cluster still listens on network ports, and without the token anyone who reaches them can run code as
+this user. gbair never sets RAY_AUTH_MODE itself; an explicit RAY_AUTH_MODE=disabled is obeyed with a
+warning. Joining an existing cluster with authentication needs RAY_AUTH_MODE=token and its token
+(docs/distributed.md); a refusal is reported in those terms.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import ray
+from ray.exceptions import AuthenticationError
+
+from gbair.distributed.config import RayConfig
+
+logger = logging.getLogger(__name__)
+
+
+class ClusterAccessError(RuntimeError):
+    pass
+
+
+def connect(config: RayConfig) -> bool:
+    """Make this process a Ray driver. True when it started a local cluster, which it should shut down."""
+    if ray.is_initialized():
+        return False
+    try:
+        if config.address is None:
+            if os.environ.get("RAY_AUTH_MODE", "").lower() == "disabled":
+                logger.warning("RAY_AUTH_MODE=disabled: the local Ray cluster accepts unauthenticated requests")
+            # Worker logs stay in the session's log folder instead of burying the progress bars.
+            ray.init(num_cpus=config.logical_cpus, include_dashboard=config.include_dashboard, log_to_driver=False)
+            return True
+        ray.init(address=config.address, log_to_driver=False)
+        return False
+    except AuthenticationError as error:
+        raise ClusterAccessError(
+            f"the Ray cluster at {config.address or 'this machine'} refused this driver's token ({error.message}). "
+            "Set RAY_AUTH_MODE=token and give the cluster's token in RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH "
+            "(or ~/.ray/auth_token)."
+        ) from error

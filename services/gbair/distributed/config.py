@@ -1,0 +1,53 @@
+"""Settings for running G-BAIR on Ray: the cluster, the training workers and the influence service."""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServingConfig(_Settings):
+    """The Ray Serve influence deployment and how the driver feeds it."""
+
+    app_name: str = "gbair-influence"
+    min_replicas: int = Field(1, ge=1)
+    max_replicas: int = Field(2, ge=1)
+    target_ongoing_requests: float = Field(
+        1.0, gt=0, description="Autoscaling target per replica; a replica scores one shard at a time."
+    )
+    cpus_per_replica: float = Field(1.0, gt=0)
+    gpus_per_replica: float = Field(0.0, ge=0)
+    threads_per_replica: int = Field(1, ge=1, description="torch threads inside each replica.")
+    shard_size: int = Field(256, ge=1, description="Training examples per request.")
+    max_shard_retries: int = Field(3, ge=0, description="Resends of a shard whose replica died.")
+    checkpoint_cache_size: int = Field(64, ge=1, description="Checkpoints each replica keeps in memory.")
+
+
+class RayConfig(_Settings):
+    address: str | None = Field(
+        None, description="An existing cluster ('auto', 'ray://host:10001', 'host:6379'); none starts a local one."
+    )
+    num_workers: int = Field(1, ge=1, description="Ray Train workers; each takes its share of every batch.")
+    use_gpu: bool = False
+    storage_path: str = Field(
+        str(Path(tempfile.gettempdir()) / "gbair-checkpoints"),
+        description="Where checkpoints go; every node must read it: a shared folder or a URI such as s3://bucket/path.",
+    )
+    include_dashboard: bool = Field(False, description="Start Ray's dashboard with a local cluster.")
+    serving: ServingConfig = ServingConfig()
+
+    @property
+    def logical_cpus(self) -> int:
+        """CPUs a local cluster announces. Training and scoring take turns within a round, but the Serve
+        replicas stay up between rounds; announcing room for both keeps training from waiting forever on
+        CPUs that idle replicas hold."""
+        needed = self.num_workers + self.serving.max_replicas * self.serving.cpus_per_replica
+        return max(os.cpu_count() or 1, math.ceil(needed))

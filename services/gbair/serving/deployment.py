@@ -1,0 +1,85 @@
+"""The Ray Serve deployment that scores one shard of a training set per request.
+
+Each replica builds the model the first time a request names it and keeps it (one backbone per replica),
+and keeps the checkpoints it has read, so a round's many shards cost one model load and one read per
+checkpoint on each replica. The scoring itself is core's training_statistics on the shard.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+import torch
+from ray import serve
+
+from gbair.core.influence import InfluenceStatistics, training_statistics
+from gbair.core.model.pet import PetClassifier
+from gbair.core.training import resolve_device
+from gbair.distributed.checkpoints import StoredCheckpoint, read_checkpoint
+from gbair.serving.shards import ShardRequest, ShardRequestError
+
+
+# One request at a time per replica: scoring is CPU/GPU bound and loads checkpoints into the one model.
+@serve.deployment(max_ongoing_requests=1)
+class InfluenceScorer:
+    def __init__(self, threads: int = 1, checkpoint_cache_size: int = 64):
+        torch.set_num_threads(threads)
+        self._lock = threading.Lock()
+        self._model_key: tuple[str, tuple[str, ...]] | None = None
+        self._classifier: PetClassifier | None = None
+        self._checkpoints: OrderedDict[str, StoredCheckpoint] = OrderedDict()
+        self._cache_size = checkpoint_cache_size
+        self._model_loads = 0
+        self._checkpoint_reads = 0
+
+    def score(self, request: ShardRequest) -> InfluenceStatistics:
+        if not isinstance(request, ShardRequest):
+            raise ShardRequestError(f"expected a ShardRequest, got {type(request).__name__}")
+        with self._lock:
+            classifier = self._classifier_for(request)
+            request.validate(classifier.num_trainable)
+            checkpoints = [self._checkpoint(reference) for reference in request.checkpoints]
+            stored_rates = torch.tensor([c.learning_rate for c in checkpoints], dtype=torch.float64)
+            if not torch.equal(stored_rates, request.queries.learning_rates.double()):
+                raise ShardRequestError(
+                    f"the query gradients' learning rates {request.queries.learning_rates.tolist()} do not match "
+                    f"the checkpoints' {stored_rates.tolist()}: they were taken at other checkpoints"
+                )
+            return training_statistics(classifier, checkpoints, request.shard, request.queries, request.batch_size)
+
+    def load_counts(self) -> dict[str, int]:
+        """How often this replica built a model and read a checkpoint: evidence that both are cached."""
+        return {"model_loads": self._model_loads, "checkpoint_reads": self._checkpoint_reads}
+
+    def _classifier_for(self, request: ShardRequest) -> PetClassifier:
+        key = (request.model.model_dump_json(), tuple(request.label_names))
+        if key != self._model_key:
+            self._classifier = None  # free the old backbone before loading the next
+            try:
+                classifier = PetClassifier.build(request.model, request.label_names)
+            except (OSError, ValueError) as error:
+                raise ShardRequestError(f"cannot load model {request.model.name_or_path!r}: {error}") from error
+            self._classifier = classifier.to(resolve_device("auto"))
+            self._model_key = key
+            self._model_loads += 1
+        return self._classifier
+
+    def _checkpoint(self, reference: str) -> StoredCheckpoint:
+        if reference in self._checkpoints:
+            self._checkpoints.move_to_end(reference)
+            return self._checkpoints[reference]
+        try:
+            checkpoint = read_checkpoint(reference)
+        except FileNotFoundError as error:
+            raise ShardRequestError(str(error)) from error
+        self._checkpoint_reads += 1
+        self._checkpoints[reference] = checkpoint
+        if len(self._checkpoints) > self._cache_size:
+            self._checkpoints.popitem(last=False)
+        return checkpoint
+
+
+def build_app(args: dict) -> serve.Application:
+    """Application builder for `serve deploy` / KubeRay (deploy/serve_config.yaml); args go to the constructor."""
+    return InfluenceScorer.bind(**args)

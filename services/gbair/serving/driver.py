@@ -1,0 +1,80 @@
+"""Score a training set on the influence service: cut it into shards, send them all at once through a
+DeploymentHandle, resend a shard whose replica died, and gather the statistics in order."""
+
+from __future__ import annotations
+
+from ray import serve
+from ray.exceptions import ActorUnavailableError, RayActorError
+from ray.serve.exceptions import RayServeException
+from ray.serve.handle import DeploymentHandle, DeploymentResponse
+
+from gbair.core.config import ModelConfig
+from gbair.core.influence import InfluenceStatistics, QueryGradients
+from gbair.core.model.inputs import EncodedSet
+from gbair.core.progress import Progress, no_progress
+from gbair.distributed.config import ServingConfig
+from gbair.serving.deployment import InfluenceScorer
+from gbair.serving.shards import ShardRequest, gather, split
+
+# What a request meets when its replica dies under it (killed, out of memory, node lost).
+REPLICA_LOST = (RayActorError, ActorUnavailableError)
+
+
+def deploy(config: ServingConfig) -> DeploymentHandle:
+    """The running influence application of that name (say, from a RayService), else a new one."""
+    try:
+        return serve.get_app_handle(config.app_name)
+    except RayServeException:
+        pass
+    application = InfluenceScorer.options(
+        autoscaling_config={
+            "min_replicas": config.min_replicas,
+            "max_replicas": config.max_replicas,
+            "target_ongoing_requests": config.target_ongoing_requests,
+        },
+        ray_actor_options={"num_cpus": config.cpus_per_replica, "num_gpus": config.gpus_per_replica},
+    ).bind(threads=config.threads_per_replica, checkpoint_cache_size=config.checkpoint_cache_size)
+    return serve.run(application, name=config.app_name, route_prefix=None)
+
+
+class ShardedScoring:
+    def __init__(self, handle: DeploymentHandle, config: ServingConfig):
+        self.handle = handle
+        self.config = config
+        self.resent_shards = 0
+
+    def statistics(
+        self,
+        model: ModelConfig,
+        label_names: list[str],
+        checkpoints: list[str],
+        train: EncodedSet,
+        queries: QueryGradients,
+        batch_size: int,
+        progress: Progress = no_progress,
+    ) -> InfluenceStatistics:
+        requests = [
+            ShardRequest(model, list(label_names), list(checkpoints), queries, shard, batch_size)
+            for shard in split(train, self.config.shard_size)
+        ]
+        responses = [self.handle.score.remote(request) for request in requests]
+        parts, done = [], 0
+        for position, (request, response) in enumerate(zip(requests, responses)):
+            parts.append(self._result(position, request, response))
+            done += len(request.shard)
+            progress("influence", done, len(train))
+        return gather(parts)
+
+    def _result(self, position: int, request: ShardRequest, response: DeploymentResponse) -> InfluenceStatistics:
+        losses = 0
+        while True:
+            try:
+                return response.result()
+            except REPLICA_LOST as error:
+                losses += 1
+                if losses > self.config.max_shard_retries:
+                    raise RuntimeError(
+                        f"shard {position} ({len(request.shard)} examples) lost its replica {losses} times; giving up"
+                    ) from error
+                self.resent_shards += 1
+                response = self.handle.score.remote(request)

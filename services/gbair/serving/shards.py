@@ -1,0 +1,80 @@
+"""What one scoring request carries and returns, how a training set is cut into shards and put back.
+
+A request carries the per-checkpoint gradients of every query (the misclassified validation examples),
+not only their sum G_c: tracin-class, fused and vote need g(z).g(v) for each query, and the sum is one
+column-sum away. The answer is the shard's slice of core's InfluenceStatistics, so the gathered
+statistics give every scoring method exactly what the single-process run gives it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from gbair.core.config import ModelConfig
+from gbair.core.influence import InfluenceStatistics, QueryGradients
+from gbair.core.model.inputs import EncodedSet
+
+
+class ShardRequestError(ValueError):
+    """A request that cannot be scored as sent; resending it will not help."""
+
+
+@dataclass(frozen=True)
+class ShardRequest:
+    model: ModelConfig
+    label_names: list[str]
+    checkpoints: list[str]
+    """References to checkpoints in shared storage (gbair.distributed.checkpoints)."""
+    queries: QueryGradients
+    shard: EncodedSet
+    batch_size: int = 64
+
+    def validate(self, num_trainable: int) -> None:
+        """Raise ShardRequestError naming what is wrong, before any work."""
+        problems = []
+        if len(self.shard) == 0:
+            problems.append("the shard has no training examples")
+        if len(self.shard.token_ids) != len(self.shard) or self.shard.labels.shape != (len(self.shard),):
+            problems.append("the shard's ids, token ids and labels differ in length")
+        if any(not tokens for tokens in self.shard.token_ids):
+            problems.append("a training example has no tokens")
+        labels = torch.cat([self.shard.labels, self.queries.labels]) if len(self.shard) else self.queries.labels
+        if labels.numel() and (labels.min() < 0 or labels.max() >= len(self.label_names)):
+            problems.append(f"labels must lie in 0..{len(self.label_names) - 1}")
+        if not self.checkpoints:
+            problems.append("no checkpoint references")
+        gradients = self.queries.gradients
+        expected = (len(self.checkpoints), self.queries.labels.numel(), num_trainable)
+        if gradients.dim() != 3 or tuple(gradients.shape) != expected:
+            problems.append(
+                f"query gradients have shape {tuple(gradients.shape)}; expected (checkpoints, queries, "
+                f"PET parameters) = {expected}"
+            )
+        if self.queries.learning_rates.shape != (len(self.checkpoints),):
+            problems.append("one learning rate per checkpoint is needed")
+        if self.batch_size < 1:
+            problems.append("batch_size must be at least 1")
+        if problems:
+            raise ShardRequestError("bad shard request: " + "; ".join(problems))
+
+
+def split(train: EncodedSet, shard_size: int) -> list[EncodedSet]:
+    return [train.subset(range(start, min(start + shard_size, len(train)))) for start in range(0, len(train), shard_size)]
+
+
+def gather(parts: Sequence[InfluenceStatistics]) -> InfluenceStatistics:
+    """The statistics of the shards in order, as one set: training axes concatenated, query axes shared."""
+    first = parts[0]
+    return InfluenceStatistics(
+        train_ids=[i for part in parts for i in part.train_ids],
+        train_labels=torch.cat([part.train_labels for part in parts]),
+        query_labels=first.query_labels,
+        learning_rates=first.learning_rates,
+        dots=torch.cat([part.dots for part in parts], dim=1),
+        train_sq_norms=torch.cat([part.train_sq_norms for part in parts], dim=1),
+        query_sq_norms=first.query_sq_norms,
+        train_losses=torch.cat([part.train_losses for part in parts], dim=1),
+    )
