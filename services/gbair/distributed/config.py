@@ -26,7 +26,9 @@ class ServingConfig(_Settings):
     cpus_per_replica: float = Field(1.0, gt=0)
     gpus_per_replica: float = Field(0.0, ge=0)
     threads_per_replica: int = Field(1, ge=1, description="torch threads inside each replica.")
-    shard_size: int = Field(256, ge=1, description="Training examples per request.")
+    shard_size: int = Field(
+        256, ge=1, description="Training examples per request, rounded down to whole influence batches (at least one)."
+    )
     max_shard_retries: int = Field(3, ge=0, description="Resends of a shard whose replica died.")
     checkpoint_cache_size: int = Field(64, ge=1, description="Checkpoints each replica keeps in memory.")
 

@@ -53,9 +53,10 @@ class ShardedScoring:
         batch_size: int,
         progress: Progress = no_progress,
     ) -> InfluenceStatistics:
+        shards = split(train, self.config.shard_size, batch_size)
         requests = [
-            ShardRequest(model, list(label_names), list(checkpoints), queries, shard, batch_size)
-            for shard in split(train, self.config.shard_size)
+            ShardRequest(model, list(label_names), list(checkpoints), queries, train.subset(positions), batch_size)
+            for positions in shards
         ]
         responses = [self.handle.score.remote(request) for request in requests]
         parts, done = [], 0
@@ -63,7 +64,7 @@ class ShardedScoring:
             parts.append(self._result(position, request, response))
             done += len(request.shard)
             progress("influence", done, len(train))
-        return gather(parts)
+        return gather(parts, shards, len(train))
 
     def _result(self, position: int, request: ShardRequest, response: DeploymentResponse) -> InfluenceStatistics:
         losses = 0

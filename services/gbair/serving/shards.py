@@ -61,20 +61,32 @@ class ShardRequest:
             raise ShardRequestError("bad shard request: " + "; ".join(problems))
 
 
-def split(train: EncodedSet, shard_size: int) -> list[EncodedSet]:
-    return [train.subset(range(start, min(start + shard_size, len(train)))) for start in range(0, len(train), shard_size)]
+def split(train: EncodedSet, shard_size: int, batch_size: int) -> list[list[int]]:
+    """Positions of each shard: runs of whole batches exactly as core's training_statistics forms them over
+    the full set, so every example is scored in the same padded batch as in a single-process run and the
+    gathered statistics match it to the last bit on the same kernels."""
+    batches = [batch.positions.tolist() for batch in train.batches(batch_size)]
+    per_shard = max(1, shard_size // batch_size)
+    return [sum(batches[start : start + per_shard], []) for start in range(0, len(batches), per_shard)]
 
 
-def gather(parts: Sequence[InfluenceStatistics]) -> InfluenceStatistics:
-    """The statistics of the shards in order, as one set: training axes concatenated, query axes shared."""
+def gather(parts: Sequence[InfluenceStatistics], positions: Sequence[Sequence[int]], num_train: int) -> InfluenceStatistics:
+    """One set of statistics in training-set order from the shards' parts: training axes scattered back to
+    `positions`, query axes shared."""
+    order = torch.tensor([p for shard in positions for p in shard], dtype=torch.long)
+    if sorted(order.tolist()) != list(range(num_train)):
+        raise ValueError("the shards do not cover the training set exactly once")
+    inverse = torch.empty_like(order)
+    inverse[order] = torch.arange(num_train)
+    ids = [i for part in parts for i in part.train_ids]
     first = parts[0]
     return InfluenceStatistics(
-        train_ids=[i for part in parts for i in part.train_ids],
-        train_labels=torch.cat([part.train_labels for part in parts]),
+        train_ids=[ids[i] for i in inverse.tolist()],
+        train_labels=torch.cat([part.train_labels for part in parts])[inverse],
         query_labels=first.query_labels,
         learning_rates=first.learning_rates,
-        dots=torch.cat([part.dots for part in parts], dim=1),
-        train_sq_norms=torch.cat([part.train_sq_norms for part in parts], dim=1),
+        dots=torch.cat([part.dots for part in parts], dim=1)[:, inverse],
+        train_sq_norms=torch.cat([part.train_sq_norms for part in parts], dim=1)[:, inverse],
         query_sq_norms=first.query_sq_norms,
-        train_losses=torch.cat([part.train_losses for part in parts], dim=1),
+        train_losses=torch.cat([part.train_losses for part in parts], dim=1)[:, inverse],
     )

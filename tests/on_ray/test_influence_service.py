@@ -1,0 +1,118 @@
+"""The influence service on a real local Ray Serve: sharded scoring equals core's, survives a killed
+replica, and refuses a bad request with a clear error."""
+
+import dataclasses
+import time
+from typing import get_args
+
+import numpy as np
+import pytest
+import ray
+import torch
+
+from gbair.core.config import ScoringMethod
+from gbair.core.data import corrupt_labels
+from gbair.core.influence import query_gradients, suspicion_scores, training_statistics
+from gbair.core.model import PetClassifier, encode
+from gbair.core.training import train_classifier
+from gbair.distributed.checkpoints import store_checkpoints
+from gbair.serving import ShardedScoring, ShardRequest, ShardRequestError
+from test_training import separable
+
+LABELS = ["negative", "positive"]
+
+
+def _job(config, storage_path, train_size):
+    """A trained tiny classifier, its checkpoints in storage, its validation errors' gradients and core's
+    own statistics for the training set."""
+    classifier = PetClassifier.build(config.model, LABELS, seed=0)
+    train = encode(classifier, corrupt_labels(separable(train_size), 0.25, seed=0)[0])
+    training = train_classifier(classifier, train, config.train)
+    queries = query_gradients(classifier, training.checkpoints, encode(classifier, separable(12, "v")), 4)
+    expected = training_statistics(classifier, training.checkpoints, train, queries, 4)
+    references = store_checkpoints(training.checkpoints, storage_path)
+    return config, train, queries, references, expected
+
+
+@pytest.fixture(scope="module")
+def job(ray_cluster, tiny_config):
+    return _job(tiny_config, ray_cluster.storage_path, 40)
+
+
+def _score(handle, serving, job, progress=lambda *args: None) -> tuple:
+    config, train, queries, references, _ = job
+    scoring = ShardedScoring(handle, serving)
+    statistics = scoring.statistics(config.model, LABELS, references, train, queries, 4, progress)
+    return statistics, scoring
+
+
+def _assert_equal_to_core(statistics, expected):
+    assert statistics.train_ids == expected.train_ids
+    assert torch.equal(statistics.train_labels, expected.train_labels)
+    for field in ("dots", "train_sq_norms", "train_losses", "query_sq_norms", "learning_rates"):
+        torch.testing.assert_close(getattr(statistics, field), getattr(expected, field), rtol=1e-5, atol=1e-7)
+    for method in get_args(ScoringMethod):
+        ours, core = suspicion_scores(statistics, method), suspicion_scores(expected, method)
+        relative = np.abs(ours - core).max() / max(np.abs(core).max(), 1e-12)
+        assert relative <= 1e-5, (method, relative)
+
+
+def test_gathered_statistics_equal_core_for_every_method(influence_handle, ray_cluster, job):
+    done = []
+    statistics, _ = _score(influence_handle, ray_cluster.serving, job, lambda task, n, total: done.append((n, total)))
+    _assert_equal_to_core(statistics, job[-1])
+    assert done[-1] == (40, 40) and len(done) == 10  # shards of one batch of 4 (shard_size 6)
+
+    # Score again: every replica has loaded the model once and read each checkpoint once, however many
+    # shards it took.
+    _score(influence_handle, ray_cluster.serving, job)
+    counts = [influence_handle.load_counts.remote().result() for _ in range(6)]
+    assert all(c["model_loads"] == 1 and 1 <= c["checkpoint_reads"] <= len(job[3]) for c in counts), counts
+
+
+def test_a_replica_killed_mid_scoring_still_gives_complete_equal_statistics(influence_handle, ray_cluster, tiny_config):
+    # Shards of 15 batches keep a replica busy for a few hundred milliseconds; the kill comes a little
+    # after the first shard is back, when the router has handed the replica its next shard.
+    big_job = _job(tiny_config, ray_cluster.storage_path, 120)
+    serving = ray_cluster.serving.model_copy(update={"shard_size": 60})
+    killed = []
+
+    def kill_the_replicas_after_the_first_shard(task, done, total):
+        if killed:
+            return
+        time.sleep(0.15)
+        prefix = f"SERVE_REPLICA::{serving.app_name}#"
+        for actor in ray.util.list_named_actors(all_namespaces=True):
+            if actor["name"].startswith(prefix):
+                ray.kill(ray.get_actor(actor["name"], namespace=actor["namespace"]))
+                killed.append(actor["name"])
+
+    statistics, scoring = _score(influence_handle, serving, big_job, kill_the_replicas_after_the_first_shard)
+    assert killed
+    # The request running on a killed replica fails with ActorDiedError and the driver sends it again;
+    # requests still queued are rerouted by Serve itself.
+    assert scoring.resent_shards >= 1
+    _assert_equal_to_core(statistics, big_job[-1])
+
+
+def test_a_bad_shard_request_gets_a_clear_error_and_no_retry(influence_handle, ray_cluster, job):
+    config, train, queries, references, _ = job
+    good = ShardRequest(config.model, LABELS, references, queries, train.subset(range(5)), 4)
+
+    wrong_width = dataclasses.replace(queries, gradients=queries.gradients[:, :, :-1])
+    with pytest.raises(ShardRequestError, match=r"query gradients have shape .* expected \(checkpoints, queries"):
+        influence_handle.score.remote(dataclasses.replace(good, queries=wrong_width)).result()
+
+    with pytest.raises(ShardRequestError, match="no gbair checkpoint at"):
+        influence_handle.score.remote(dataclasses.replace(good, checkpoints=[r + "-missing" for r in references])).result()
+
+    with pytest.raises(ShardRequestError, match="the shard has no training examples"):
+        influence_handle.score.remote(dataclasses.replace(good, shard=train.subset([]))).result()
+
+    with pytest.raises(ShardRequestError, match="expected a ShardRequest"):
+        influence_handle.score.remote({"ids": ["a"]}).result()
+
+    scoring = ShardedScoring(influence_handle, ray_cluster.serving)
+    with pytest.raises(ShardRequestError, match="labels must lie in 0..1"):
+        scoring.statistics(config.model, LABELS, references, dataclasses.replace(train, labels=train.labels + 5), queries, 4)
+    assert scoring.resent_shards == 0
