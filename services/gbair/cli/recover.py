@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 from pathlib import Path
 from typing import get_args
@@ -16,6 +17,7 @@ from gbair.core.artifacts import write_artifacts
 from gbair.core.config import CleaningAction, GbairConfig, ScoringMethod
 from gbair.core.data import NAMED_SETS, ColumnNames, DataError, corrupt_labels, load_splits
 from gbair.core.recovery import Recovery
+from gbair.distributed.config import RayConfig
 
 DEFAULTS = GbairConfig()
 # The benchmark protocol's CPU defaults (MISSION.md section 3).
@@ -64,6 +66,16 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     model.add_argument("--checkpoints-per-epoch", type=int, default=DEFAULTS.train.checkpoints_per_epoch)
     model.add_argument("--device", default=DEFAULTS.train.device)
 
+    cluster = parser.add_argument_group("Ray")
+    cluster.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                         help="train on Ray Train and score on Ray Serve: on the cluster at ADDRESS, or a local one "
+                              "started for this run when none is given")
+    cluster.add_argument("--ray-workers", type=int, default=RayConfig.model_fields["num_workers"].default,
+                         help="Ray Train workers")
+    cluster.add_argument("--ray-gpu", action="store_true", help="one GPU per training worker and per replica")
+    cluster.add_argument("--ray-storage", default=None,
+                         help="checkpoint storage every node can read, a folder or a URI; none: OUT/checkpoints")
+
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.set_defaults(handler=run)
@@ -108,23 +120,45 @@ def run(args: argparse.Namespace, console: Console) -> int:
         f"{splits.name}: {len(splits.train)} train ({len(corrupted_ids)} labels flipped), "
         f"{len(splits.validation)} validation, {len(splits.test) if splits.test else 0} test"
     )
-    recovery = Recovery(splits, config)
-    console.print(f"model: {config.model.name_or_path} ({recovery.classifier.kind}), "
-                  f"{recovery.classifier.num_trainable:,} trainable PET parameters")
-    with ProgressBars(console) as progress:
-        outcome = recovery.run(
-            corrupted_ids,
-            progress=progress,
-            on_round=lambda row: console.print(
-                f"round {row.round}: val {row.val_accuracy:.4f}, flagged {len(row.flagged_ids)}"
-            ),
-        )
+    with contextlib.ExitStack() as stack:
+        backend = None
+        if args.ray is not None:
+            # Imported here so that runs without --ray do not pay for importing Ray.
+            from gbair.distributed import ClusterAccessError, ray_backend
+
+            try:
+                backend = stack.enter_context(ray_backend(config, _ray_config(args)))
+            except (ValidationError, ClusterAccessError) as error:
+                console.print(f"[red]error:[/red] {error}")
+                return 2
+        recovery = Recovery(splits, config, backend=backend)
+        console.print(f"model: {config.model.name_or_path} ({recovery.classifier.kind}), "
+                      f"{recovery.classifier.num_trainable:,} trainable PET parameters")
+        with ProgressBars(console) as progress:
+            outcome = recovery.run(
+                corrupted_ids,
+                progress=progress,
+                on_round=lambda row: console.print(
+                    f"round {row.round}: val {row.val_accuracy:.4f}, flagged {len(row.flagged_ids)}"
+                ),
+            )
     artifacts = write_artifacts(outcome, recovery.classifier, splits, args.out)
     plot = plot_rounds(outcome.report, args.out / "accuracy.png")
     console.print(round_table(outcome.report))
     console.print(f"report: {artifacts.report}\nsuspects to review: {artifacts.suspects}\n"
                   f"adapter: {artifacts.adapter}\ncleaned training set: {artifacts.cleaned_train}\nplot: {plot}")
     return 0
+
+
+def _ray_config(args: argparse.Namespace) -> RayConfig:
+    gpus = 1.0 if args.ray_gpu else 0.0
+    return RayConfig(
+        address=args.ray or None,
+        num_workers=args.ray_workers,
+        use_gpu=args.ray_gpu,
+        storage_path=args.ray_storage or str((args.out / "checkpoints").resolve()),
+        serving={"gpus_per_replica": gpus},
+    )
 
 
 def _size(requested: int | None, named_set_default: int, data: str) -> int | None:

@@ -6,7 +6,11 @@ backend must be the one Recovery builds from that config (it is unless a caller 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import ray
+from ray import serve
 
 from gbair.core.config import GbairConfig
 from gbair.core.influence import InfluenceStatistics, QueryGradients
@@ -15,6 +19,7 @@ from gbair.core.model.pet import PetClassifier
 from gbair.core.progress import Progress
 from gbair.core.training import Checkpoint, TrainingResult
 from gbair.distributed.checkpoints import store_checkpoints
+from gbair.distributed.cluster import connect
 from gbair.distributed.config import RayConfig
 from gbair.distributed.trainer import train_on_ray
 from gbair.serving import ShardedScoring, deploy
@@ -53,3 +58,15 @@ class RayBackend:
             self.config.influence.batch_size,
             progress,
         )
+
+
+@contextmanager
+def ray_backend(config: GbairConfig, ray_config: RayConfig) -> Iterator[RayBackend]:
+    """A RayBackend on the configured cluster; a local cluster started here is shut down on the way out."""
+    started = connect(ray_config)
+    try:
+        yield RayBackend(config, ray_config)
+    finally:
+        if started:
+            serve.shutdown()
+            ray.shutdown()

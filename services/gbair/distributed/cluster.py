@@ -39,9 +39,21 @@ def connect(config: RayConfig) -> bool:
             return True
         ray.init(address=config.address, log_to_driver=False)
         return False
-    except AuthenticationError as error:
+    except (AuthenticationError, ConnectionError, RuntimeError) as error:
+        if not _is_refused_token(error):
+            raise
         raise ClusterAccessError(
-            f"the Ray cluster at {config.address or 'this machine'} refused this driver's token ({error.message}). "
-            "Set RAY_AUTH_MODE=token and give the cluster's token in RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH "
+            f"the Ray cluster at {config.address or 'this machine'} refused this driver's token. Set "
+            "RAY_AUTH_MODE=token and give the cluster's token in RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH "
             "(or ~/.ray/auth_token)."
         ) from error
+
+
+def _is_refused_token(error: BaseException | None) -> bool:
+    """Ray 2.60 reports a refused token as a ConnectionError caused by a RuntimeError whose message holds
+    the AuthenticationError's traceback as text, so the chain and the messages are both searched."""
+    while error is not None:
+        if isinstance(error, AuthenticationError) or "InvalidAuthToken" in str(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
