@@ -62,9 +62,7 @@ def main() -> None:
     from gbair.distributed.checkpoints import store_checkpoints
     from gbair.serving import ShardedScoring, deploy
 
-    ray_config = RayConfig(
-        storage_path=str(args.out.parent.resolve() / "scaling-checkpoints"), serving={"max_replicas": max(args.replicas)}
-    )
+    ray_config = RayConfig(serving={"max_replicas": max(args.replicas)})  # checkpoints go to the temp folder
     connect(ray_config)
     try:
         references = store_checkpoints(checkpoints, ray_config.storage_path)
