@@ -49,9 +49,7 @@ def train_on_ray(
             checkpoint_config=CheckpointConfig(num_to_keep=None),
         ),
     )
-    result = trainer.fit()
-    if result.error is not None:
-        raise RuntimeError(f"training on Ray failed: {result.error}") from result.error
+    result = trainer.fit()  # raises TrainingFailedError with the worker's error
     scheme = ray_config.storage_path.split("://")[0] + "://" if "://" in ray_config.storage_path else ""
     stored = sorted(result.best_checkpoints, key=lambda pair: pair[1]["step"])
     checkpoints = [read_checkpoint(scheme + checkpoint.path) for checkpoint, _ in stored]
