@@ -9,7 +9,7 @@ from gbair.client import GbairClient
 from gbair.coordinator.local import LocalCoordinator
 from gbair.coordinator.store import Store
 from gbair.v1 import gbair_pb2 as pb
-from service_data import write_dataset_files
+from labeled_files import write_dataset_files
 from test_service import TOKEN_A, coordinator_settings
 
 

@@ -18,7 +18,7 @@ from gbair.coordinator.local import LocalCoordinator
 from gbair.core.model import PetClassifier
 from gbair.v1 import gbair_pb2 as pb
 from gbair.v1 import gbair_pb2_grpc
-from service_data import write_dataset_files
+from labeled_files import write_dataset_files
 
 TOKEN_A = "token-tenant-a-0123456789"
 TOKEN_B = "token-tenant-b-0123456789"
