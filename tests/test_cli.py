@@ -7,33 +7,15 @@ import pytest
 
 from gbair.cli import main
 from gbair.core.model import PetClassifier
-
-POSITIVE = ["a joy to watch", "warm and funny", "a superb cast", "moving and smart", "great fun", "lovely score"]
-NEGATIVE = ["a dull mess", "tedious and flat", "badly acted", "a boring script", "awful pacing", "weak and silly"]
-
-
-def _write_csv(path, rows):
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["id", "text", "label"])
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
-
-
-def _rows(prefix: str, count: int):
-    return [
-        {"id": f"{prefix}{i}", "text": (POSITIVE if i % 2 else NEGATIVE)[i % 6] + f" , take {i}",
-         "label": "pos" if i % 2 else "neg"}
-        for i in range(count)
-    ]
+from labeled_files import rows as example_rows, write_csv
 
 
 @pytest.fixture(scope="module")
 def recovered(tmp_path_factory):
     folder = tmp_path_factory.mktemp("recover")
-    train = _write_csv(folder / "train.csv", _rows("t", 48))
-    val = _write_csv(folder / "val.csv", _rows("v", 16))
-    test = _write_csv(folder / "test.csv", _rows("x", 12))
+    train = write_csv(folder / "train.csv", example_rows("t", 48))
+    val = write_csv(folder / "val.csv", example_rows("v", 16))
+    test = write_csv(folder / "test.csv", example_rows("x", 12))
     out = folder / "out"
     code = main([
         "recover", "--data", str(train), "--val-data", str(val), "--test-data", str(test),
@@ -71,7 +53,7 @@ def test_cleaned_set_is_the_best_rounds_training_set_in_the_input_format(recover
     flipped = set(report["corrupted_ids"])
     # The cleaned set carries the labels trained on: the corrupted ones where they were not removed.
     by_id = {row["id"]: row for row in rows}
-    for example in _rows("t", 48):
+    for example in example_rows("t", 48):
         if example["id"] in by_id:
             changed = by_id[example["id"]]["label"] != example["label"]
             assert changed == (example["id"] in flipped)
@@ -84,9 +66,9 @@ def test_best_adapter_loads(recovered):
 
 
 def test_bad_input_exits_with_a_message_naming_file_and_row(tmp_path, capsys):
-    rows = _rows("t", 6)
+    rows = example_rows("t", 6)
     rows[3]["text"] = ""
-    train = _write_csv(tmp_path / "broken.csv", rows)
+    train = write_csv(tmp_path / "broken.csv", rows)
     code = main(["recover", "--data", str(train), "--out", str(tmp_path / "out")])
     assert code == 2
     message = capsys.readouterr().out
@@ -105,7 +87,7 @@ def test_suspects_file_lists_flagged_examples_with_their_text(recovered):
     with (recovered / "suspects.csv").open() as handle:
         suspects = list(csv.DictReader(handle))
     assert [s["id"] for s in suspects] == report["rounds"][0]["flagged_ids"]
-    texts = {row["id"]: row["text"] for row in _rows("t", 48)}
+    texts = {row["id"]: row["text"] for row in example_rows("t", 48)}
     flipped = set(report["corrupted_ids"])
     for rank, suspect in enumerate(suspects, start=1):
         assert suspect["round"] == "0" and int(suspect["rank"]) == rank

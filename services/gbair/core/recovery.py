@@ -25,6 +25,7 @@ from gbair.core.influence import (
 from gbair.core.model.inputs import EncodedSet, encode
 from gbair.core.model.pet import PetClassifier, PetState
 from gbair.core.progress import Progress, no_progress
+from gbair.core.recovery_state import RecoveryState, TrainedRound
 from gbair.core.report import RecoveryReport, RoundReport, RoundTimings
 from gbair.core.training import Checkpoint, TrainingResult, resolve_device, train_classifier
 
@@ -63,24 +64,6 @@ class RecoveryOutcome:
 
 
 @dataclass(frozen=True)
-class _TrainedRound:
-    train: EncodedSet
-    training: TrainingResult
-    val_accuracy: float
-    test_accuracy: float | None
-    errors: list[int]
-    """Positions of the misclassified validation examples."""
-
-
-@dataclass(frozen=True)
-class _BestRound:
-    val_accuracy: float
-    round: int
-    state: PetState
-    train_set: TextDataset
-
-
-@dataclass(frozen=True)
 class _Cleaning:
     flagged_ids: list[str]
     flagged_scores: list[float]
@@ -89,7 +72,12 @@ class _Cleaning:
 
 class Recovery:
     """Runs G-BAIR rounds on one set of splits. Build the classifier once; every round restarts it from
-    the same seeded initial prompt, so rounds differ only in their training data."""
+    the same seeded initial prompt, so rounds differ only in their training data.
+
+    A run is a sequence of steps on a serialisable `RecoveryState`: `train_round` (train, evaluate) and
+    `finish_round` (score, flag, clean the training set). A caller that saves the state after
+    `finish_round` and the `TrainedRound` after `train_round` can stop anywhere and go on later with
+    the same result; `run` just does all steps in memory."""
 
     def __init__(
         self,
@@ -113,65 +101,18 @@ class Recovery:
         progress: Progress = no_progress,
         on_round: Callable[[RoundReport], None] = lambda report: None,
     ) -> RecoveryOutcome:
-        recovery = self.config.recovery
-        corrupted = set(corrupted_ids)
-        train_set = self.splits.train
-        rounds: list[RoundReport] = []
-        best: _BestRound | None = None
-        rounds_without_gain = 0
-        for round_index in range(recovery.rounds + 1):
-            trained = self._train_and_evaluate(train_set, progress)
-            if best is None or trained.val_accuracy > best.val_accuracy:
-                best = _BestRound(trained.val_accuracy, round_index, trained.training.final_state, train_set)
-                rounds_without_gain = 0
-            else:
-                rounds_without_gain += 1
-            started = time.perf_counter()
-            cleaning = _Cleaning([], [], {})
-            if round_index < recovery.rounds and rounds_without_gain < recovery.patience and self._can_score(trained):
-                cleaning = self._clean(trained.train, trained.training.checkpoints, trained.errors, progress)
-            report = RoundReport(
-                round=round_index,
-                train_size=len(train_set),
-                val_accuracy=trained.val_accuracy,
-                test_accuracy=trained.test_accuracy,
-                misclassified_val=len(trained.errors),
-                flagged_ids=cleaning.flagged_ids,
-                flagged_scores=cleaning.flagged_scores,
-                relabels={i: self.splits.label_names[y] for i, y in cleaning.relabels.items()},
-                flagged_corrupted=len(corrupted.intersection(cleaning.flagged_ids)) if corrupted_ids else None,
-                timings=RoundTimings(
-                    train_s=trained.training.seconds,
-                    influence_s=time.perf_counter() - started,
-                    epochs=trained.training.epochs,
-                    checkpoints=len(trained.training.checkpoints),
-                ),
-            )
-            rounds.append(report)
-            on_round(report)
-            if not cleaning.flagged_ids:
-                break
-            train_set = (
-                train_set.relabeled(cleaning.relabels)
-                if recovery.action == "relabel"
-                else train_set.without_ids(cleaning.flagged_ids)
-            )
-        report = RecoveryReport(
-            dataset=self.splits.name,
-            method=self.config.influence.method,
-            action=recovery.action,
-            seed=self.config.train.seed,
-            label_names=self.splits.label_names,
-            corrupted_ids=list(corrupted_ids),
-            rounds=rounds,
-            best_round=best.round,
-            config=self.config.model_dump(),
-        )
-        return RecoveryOutcome(report, best.state, best.train_set)
+        state = RecoveryState(corrupted_ids=list(corrupted_ids))
+        final_states: dict[int, PetState] = {}
+        while not state.finished:
+            trained = self.train_round(state, progress)
+            final_states[trained.round] = trained.training.final_state
+            state = self.finish_round(state, trained, progress)
+            on_round(state.rounds[-1])
+        return self.outcome(state, final_states[state.best_round])
 
-    def _train_and_evaluate(self, train_set: TextDataset, progress: Progress) -> _TrainedRound:
+    def train_round(self, state: RecoveryState, progress: Progress = no_progress) -> TrainedRound:
         self.classifier.load_pet_state(self.initial_state)
-        train = encode(self.classifier, train_set)
+        train = encode(self.classifier, self.train_set(state))
         training = self.backend.train(self.classifier, train, progress)
         val_probabilities = predict_probabilities(self.classifier, self.validation, progress=progress)
         test_accuracy = None
@@ -179,11 +120,67 @@ class Recovery:
             test_probabilities = predict_probabilities(self.classifier, self.test, progress=progress)
             test_accuracy = accuracy(test_probabilities, self.test.labels)
         errors = (val_probabilities.argmax(dim=1) != self.validation.labels).nonzero().flatten().tolist()
-        return _TrainedRound(
-            train, training, accuracy(val_probabilities, self.validation.labels), test_accuracy, errors
+        return TrainedRound(
+            state.next_round, training, accuracy(val_probabilities, self.validation.labels), test_accuracy, errors
         )
 
-    def _can_score(self, trained: _TrainedRound) -> bool:
+    def finish_round(self, state: RecoveryState, trained: TrainedRound, progress: Progress = no_progress) -> RecoveryState:
+        """Score and clean after `trained`; the returned state is `finished` when no further round follows."""
+        recovery = self.config.recovery
+        round_index = state.next_round
+        if trained.round != round_index:
+            raise ValueError(f"trained round {trained.round} does not follow the state, which is at round {round_index}")
+        best_val_accuracy = max((r.val_accuracy for r in state.rounds), default=None)
+        improved = best_val_accuracy is None or trained.val_accuracy > best_val_accuracy
+        rounds_without_gain = 0 if improved else round_index - state.best_round
+        train_set = self.train_set(state)
+        cleaning = _Cleaning([], [], {})
+        scoring = round_index < recovery.rounds and rounds_without_gain < recovery.patience and self._can_score(trained)
+        train = encode(self.classifier, train_set) if scoring else None
+        started = time.perf_counter()
+        if scoring:
+            cleaning = self._clean(train, trained.training.checkpoints, trained.errors, progress)
+        corrupted = set(state.corrupted_ids)
+        report = RoundReport(
+            round=round_index,
+            train_size=len(train_set),
+            val_accuracy=trained.val_accuracy,
+            test_accuracy=trained.test_accuracy,
+            misclassified_val=len(trained.errors),
+            flagged_ids=cleaning.flagged_ids,
+            flagged_scores=cleaning.flagged_scores,
+            relabels={i: self.splits.label_names[y] for i, y in cleaning.relabels.items()},
+            flagged_corrupted=len(corrupted.intersection(cleaning.flagged_ids)) if state.corrupted_ids else None,
+            timings=RoundTimings(
+                train_s=trained.training.seconds,
+                influence_s=time.perf_counter() - started,
+                epochs=trained.training.epochs,
+                checkpoints=len(trained.training.checkpoints),
+            ),
+        )
+        return state.model_copy(update={"rounds": [*state.rounds, report], "finished": not cleaning.flagged_ids})
+
+    def train_set(self, state: RecoveryState, before_round: int | None = None) -> TextDataset:
+        return state.train_set(self.splits.train, self.config.recovery.action, before_round)
+
+    def report(self, state: RecoveryState) -> RecoveryReport:
+        return RecoveryReport(
+            dataset=self.splits.name,
+            method=self.config.influence.method,
+            action=self.config.recovery.action,
+            seed=self.config.train.seed,
+            label_names=self.splits.label_names,
+            corrupted_ids=state.corrupted_ids,
+            rounds=state.rounds,
+            best_round=state.best_round,
+            config=self.config.model_dump(),
+        )
+
+    def outcome(self, state: RecoveryState, best_state: PetState) -> RecoveryOutcome:
+        """The finished run; `best_state` is the final PET state of the state's best round."""
+        return RecoveryOutcome(self.report(state), best_state, self.train_set(state, state.best_round))
+
+    def _can_score(self, trained: TrainedRound) -> bool:
         """Methods built on validation errors have nothing to go on when there are none."""
         return bool(trained.errors) or self.config.influence.method not in NEEDS_VALIDATION_ERRORS
 

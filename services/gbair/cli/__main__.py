@@ -1,0 +1,5 @@
+import sys
+
+from gbair.cli import main
+
+sys.exit(main())

@@ -1,0 +1,26 @@
+"""The options every API subcommand shares: where the coordinator is and which token to send."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from gbair.client import GbairClient
+
+DEFAULT_TARGET = "127.0.0.1:50051"
+
+
+def add_connection_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("connection")
+    group.add_argument("--target", default=os.environ.get("GBAIR_TARGET", DEFAULT_TARGET),
+                       help="host:port of the coordinator (env GBAIR_TARGET)")
+    group.add_argument("--token", default=os.environ.get("GBAIR_TOKEN"), help="bearer token (env GBAIR_TOKEN)")
+    group.add_argument("--tls-ca", type=Path, default=os.environ.get("GBAIR_TLS_CA"),
+                       help="CA certificate to check a TLS coordinator with (env GBAIR_TLS_CA)")
+
+
+def connect(args: argparse.Namespace) -> GbairClient:
+    if not args.token:
+        raise SystemExit("gbair: no token; pass --token or set GBAIR_TOKEN")
+    return GbairClient(args.target, args.token, tls_ca=args.tls_ca)

@@ -1,0 +1,82 @@
+"""`gbair demo`: the whole service on this machine. Starts a coordinator (with its own local Redis),
+uploads a named data set through the gRPC API, submits a job with flipped labels, shows its progress,
+prints the round table and writes report.json and accuracy.png."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+from rich.console import Console
+
+from gbair.cli.following import follow
+from gbair.cli.plots import plot_rounds
+from gbair.client import GbairClient
+from gbair.coordinator.local import LocalCoordinator
+from gbair.core.config import DEFAULT_MODEL
+from gbair.core.data import NAMED_SETS, TextDataset, load_splits
+from gbair.core.report import RecoveryReport
+from gbair.v1 import gbair_pb2 as pb
+
+
+def add_parser(subcommands: argparse._SubParsersAction) -> None:
+    parser = subcommands.add_parser(
+        "demo", help="Start a local coordinator and Redis, run one job through the gRPC API, write a report.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--out", type=Path, required=True, help="report.json, accuracy.png, the state folder")
+    parser.add_argument("--data", default="sst2", choices=list(NAMED_SETS))
+    parser.add_argument("--data-dir", type=Path, default=None, help="where named sets live (env GBAIR_DATA_DIR)")
+    parser.add_argument("--train-size", type=int, default=500)
+    parser.add_argument("--val-size", type=int, default=200)
+    parser.add_argument("--corrupt", type=float, default=0.2)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    args.out.mkdir(parents=True, exist_ok=True)
+    files = _write_upload_files(args, args.out / "upload")
+    settings = {"models": [args.model], "max_concurrent_jobs": 1}
+    console.print("starting a local coordinator (gRPC, Redis)...")
+    with LocalCoordinator(args.out / "state", settings) as coordinator, GbairClient(coordinator.target, coordinator.token) as client:
+        console.print(f"coordinator on {coordinator.target}; log: {coordinator.log_path}")
+        dataset = client.upload_dataset(args.data, files["train"], files["validation"], files["test"])
+        console.print(f"uploaded {args.data}: {dataset.train_size} train, {dataset.validation_size} validation, "
+                      f"{dataset.test_size} test (data set {dataset.dataset_id})")
+        job = client.submit(pb.JobSpec(dataset_id=dataset.dataset_id, model=args.model, rounds=args.rounds,
+                                       corrupt=args.corrupt, seed=args.seed))
+        console.print(f"submitted job {job.job_id}")
+        job = follow(client, job.job_id, console)
+    if job.status != pb.SUCCEEDED:
+        console.print(f"[red]the job ended {pb.JobStatus.Name(job.status).lower()}[/red]: {job.error}")
+        return 1
+    report = RecoveryReport.model_validate_json(job.report_json)
+    report_path = report.write(args.out / "report.json")
+    plot = plot_rounds(report, args.out / "accuracy.png")
+    console.print(f"report: {report_path}\nplot: {plot}")
+    return 0
+
+
+def _write_upload_files(args: argparse.Namespace, folder: Path) -> dict[str, Path]:
+    """The named set's sampled splits as CSV files, the way a user would upload their own data."""
+    splits = load_splits(args.data, data_dir=args.data_dir, train_size=args.train_size, val_size=args.val_size, seed=args.seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    datasets = {"train": splits.train, "validation": splits.validation, "test": splits.test}
+    return {name: _write_csv(dataset, folder / f"{name}.csv") for name, dataset in datasets.items() if dataset is not None}
+
+
+def _write_csv(dataset: TextDataset, path: Path) -> Path:
+    columns = ["id", "text", "label"] + (["text_pair"] if dataset.text_pairs is not None else [])
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        for k, example_id in enumerate(dataset.ids):
+            row = [example_id, dataset.texts[k], dataset.label_names[dataset.labels[k]]]
+            if dataset.text_pairs is not None:
+                row.append(dataset.text_pairs[k])
+            writer.writerow(row)
+    return path

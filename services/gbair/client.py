@@ -1,0 +1,123 @@
+"""A Python client for the gbair gRPC API: plain methods over a channel with the bearer token attached."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+
+from gbair.v1 import gbair_pb2 as pb
+from gbair.v1 import gbair_pb2_grpc
+
+UPLOAD_CHUNK_BYTES = 1024 * 1024
+FORMATS = {".csv": pb.CSV, ".jsonl": pb.JSONL}
+
+
+class GbairClient:
+    def __init__(self, target: str, token: str, tls_ca: Path | None = None, timeout_s: float | None = 60.0):
+        if tls_ca is not None:
+            self.channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(Path(tls_ca).read_bytes()))
+        else:
+            self.channel = grpc.insecure_channel(target)
+        self.stub = gbair_pb2_grpc.GbairStub(self.channel)
+        self.metadata = (("authorization", f"Bearer {token}"),)
+        self.timeout_s = timeout_s
+
+    def __enter__(self) -> GbairClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def _call(self, method, request, timeout_s: float | None = None):
+        return method(request, metadata=self.metadata, timeout=timeout_s or self.timeout_s)
+
+    def upload_dataset(
+        self,
+        name: str,
+        train: Path,
+        validation: Path | None = None,
+        test: Path | None = None,
+        columns: pb.ColumnNames | None = None,
+    ) -> pb.Dataset:
+        """Upload .csv or .jsonl files (all in one format) as one data set."""
+        files = {pb.TRAIN: Path(train), pb.VALIDATION: validation, pb.TEST: test}
+        suffix = Path(train).suffix.lower()
+        if suffix not in FORMATS:
+            raise ValueError(f"{train}: expected a .csv or .jsonl file")
+
+        def requests() -> Iterator[pb.UploadDatasetRequest]:
+            yield pb.UploadDatasetRequest(info=pb.DatasetInfo(name=name, format=FORMATS[suffix], columns=columns))
+            for split, path in files.items():
+                if path is None:
+                    continue
+                with Path(path).open("rb") as handle:
+                    while data := handle.read(UPLOAD_CHUNK_BYTES):
+                        yield pb.UploadDatasetRequest(chunk=pb.DataChunk(split=split, data=data))
+
+        return self.stub.UploadDataset(requests(), metadata=self.metadata, timeout=self.timeout_s)
+
+    def list_datasets(self) -> list[pb.Dataset]:
+        return list(self._call(self.stub.ListDatasets, pb.ListDatasetsRequest()).datasets)
+
+    def submit(self, spec: pb.JobSpec | dict, request_id: str | None = None) -> pb.Job:
+        """Submit a job; pass the same `request_id` again to get the same job instead of a second one."""
+        spec = spec if isinstance(spec, pb.JobSpec) else pb.JobSpec(**spec)
+        request = pb.SubmitJobRequest(request_id=request_id or uuid.uuid4().hex, spec=spec)
+        return self._call(self.stub.SubmitJob, request)
+
+    def get_job(self, job_id: str) -> pb.Job:
+        return self._call(self.stub.GetJob, pb.GetJobRequest(job_id=job_id))
+
+    def list_jobs(self) -> list[pb.Job]:
+        return list(self._call(self.stub.ListJobs, pb.ListJobsRequest()).jobs)
+
+    def watch(self, job_id: str) -> Iterator[pb.JobEvent]:
+        """Every event of the job so far, then new ones until it ends."""
+        return self.stub.WatchJob(pb.WatchJobRequest(job_id=job_id), metadata=self.metadata)
+
+    def cancel(self, job_id: str) -> pb.Job:
+        return self._call(self.stub.CancelJob, pb.CancelJobRequest(job_id=job_id))
+
+    def suspects(self, job_id: str, page_size: int = 100) -> Iterator[pb.Suspect]:
+        token = ""
+        while True:
+            page = self._call(self.stub.ListSuspects, pb.ListSuspectsRequest(job_id=job_id, page_size=page_size, page_token=token))
+            yield from page.suspects
+            token = page.next_page_token
+            if not token:
+                return
+
+    def review(self, job_id: str, decisions: list[pb.ReviewDecision]) -> int:
+        return self._call(self.stub.ReviewSuspects, pb.ReviewSuspectsRequest(job_id=job_id, decisions=decisions)).recorded
+
+    def explain(self, job_id: str, example_id: str, top: int = 10, round: int | None = None) -> pb.Explanation:
+        request = pb.ExplainExampleRequest(job_id=job_id, example_id=example_id, top=top, round=round)
+        return self._call(self.stub.ExplainExample, request, timeout_s=600)
+
+    def export_cleaned(self, job_id: str, out_dir: Path) -> list[Path]:
+        return self._save(self.stub.ExportCleanedDataset(pb.ExportRequest(job_id=job_id), metadata=self.metadata), out_dir)
+
+    def export_adapter(self, job_id: str, out_dir: Path) -> list[Path]:
+        return self._save(self.stub.ExportAdapter(pb.ExportRequest(job_id=job_id), metadata=self.metadata), out_dir)
+
+    @staticmethod
+    def _save(chunks: Iterator[pb.FileChunk], out_dir: Path) -> list[Path]:
+        out_dir = Path(out_dir).resolve()
+        written: dict[str, Path] = {}
+        for chunk in chunks:
+            target = (out_dir / chunk.path).resolve()
+            if not target.is_relative_to(out_dir):
+                raise ValueError(f"the server sent a path outside the export folder: {chunk.path}")
+            if chunk.path not in written:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(b"")
+                written[chunk.path] = target
+            with target.open("ab") as handle:
+                handle.write(chunk.data)
+        return list(written.values())

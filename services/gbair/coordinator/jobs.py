@@ -1,0 +1,145 @@
+"""Running one job round by round, saving each step so that a restarted coordinator goes on from the
+last one finished: a trained round is saved to the job folder before it is scored, and a scored round
+is recorded in Redis before the next one starts."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from gbair.core.artifacts import ADAPTER_DIR, write_artifacts
+from gbair.core.config import GbairConfig
+from gbair.core.data import DataSplits, corrupt_labels
+from gbair.core.recovery import Recovery
+from gbair.core.recovery_state import RecoveryState, TrainedRound
+from gbair.coordinator.backends import make_backend
+from gbair.coordinator.datasets import load_dataset
+from gbair.coordinator.errors import ServiceError
+from gbair.coordinator.records import JobEvent, JobRecord, JobStatus
+from gbair.coordinator.settings import CoordinatorSettings
+from gbair.coordinator.store import Store
+
+log = logging.getLogger(__name__)
+EVENT_INTERVAL_S = 0.5
+
+
+class JobCancelled(Exception):
+    pass
+
+
+class CoordinatorStopping(Exception):
+    """The coordinator is shutting down; the job stays in the running list and resumes at the next start."""
+
+
+@dataclass(frozen=True)
+class JobData:
+    """What a job's spec makes of its data set: the same on every (re)start, as it is all seeded."""
+
+    splits: DataSplits
+    corrupted_ids: list[str]
+    config: GbairConfig
+
+
+def job_data(store: Store, settings: CoordinatorSettings, job: JobRecord) -> JobData:
+    spec = job.spec
+    config = spec.config(settings.job_defaults, settings.models)
+    seed = config.train.seed
+    splits = load_dataset(store.dataset(job.tenant, spec.dataset_id), spec.train_size, spec.val_size, seed)
+    corrupted_ids: list[str] = []
+    if spec.corrupt:
+        train, corrupted_ids = corrupt_labels(splits.train, spec.corrupt, seed=seed)
+        splits = dataclasses.replace(splits, train=train)
+    return JobData(splits, corrupted_ids, config)
+
+
+def job_folder(settings: CoordinatorSettings, job_id: str) -> Path:
+    return settings.jobs_dir / job_id
+
+
+def trained_round_path(settings: CoordinatorSettings, job_id: str, round_index: int) -> Path:
+    return job_folder(settings, job_id) / f"round-{round_index}.pt"
+
+
+def adapter_folder(settings: CoordinatorSettings, job_id: str) -> Path:
+    return job_folder(settings, job_id) / "result" / ADAPTER_DIR
+
+
+class JobRunner:
+    def __init__(self, store: Store, settings: CoordinatorSettings, stopping: threading.Event):
+        self.store = store
+        self.settings = settings
+        self.stopping = stopping
+
+    def run(self, job_id: str) -> None:
+        try:
+            self._run(job_id)
+        except JobCancelled:
+            self.store.finish(job_id, JobStatus.CANCELLED, "cancelled by request")
+        except CoordinatorStopping:
+            log.info("job %s paused for shutdown; it resumes at the next start", job_id)
+        except ServiceError as error:
+            self.store.finish(job_id, JobStatus.FAILED, error.message)
+        except Exception as error:  # a job's failure must not take the coordinator down
+            log.exception("job %s failed", job_id)
+            self.store.finish(job_id, JobStatus.FAILED, f"{type(error).__name__}: {error}")
+
+    def _run(self, job_id: str) -> None:
+        job = self.store.job(None, job_id)
+        if job.status.terminal:
+            return
+        self._check(job_id)
+        if job.status == JobStatus.QUEUED:
+            self.store.mark_running(job_id)
+        data = job_data(self.store, self.settings, job)
+        recovery = Recovery(data.splits, data.config, backend=make_backend(self.settings, data.config))
+        job_folder(self.settings, job_id).mkdir(parents=True, exist_ok=True)
+        state = job.state or RecoveryState(corrupted_ids=data.corrupted_ids)
+        pending = job.trained_round
+        while not state.finished:
+            round_index = state.next_round
+            progress = _JobProgress(self, job_id, round_index)
+            path = trained_round_path(self.settings, job_id, round_index)
+            if pending == round_index and path.is_file():
+                trained = TrainedRound.load(path)
+            else:
+                trained = recovery.train_round(state, progress).save_to(path)
+                self.store.record_trained(job_id, round_index)
+            self._check(job_id)
+            state = recovery.finish_round(state, trained, progress)
+            self.store.record_round(job_id, state)
+            pending = None
+        best = TrainedRound.load(trained_round_path(self.settings, job_id, state.best_round))
+        outcome = recovery.outcome(state, best.training.final_state)
+        write_artifacts(outcome, recovery.classifier, data.splits, job_folder(self.settings, job_id) / "result")
+        self.store.finish(job_id, JobStatus.SUCCEEDED, report_json=outcome.report.model_dump_json())
+
+    def _check(self, job_id: str) -> None:
+        if self.stopping.is_set():
+            raise CoordinatorStopping
+        if self.store.cancel_requested(job_id):
+            raise JobCancelled
+
+
+class _JobProgress:
+    """Core progress as job events, at most one per phase every EVENT_INTERVAL_S plus each phase's end;
+    also where a running job notices a cancel or a shutdown."""
+
+    def __init__(self, runner: JobRunner, job_id: str, round_index: int):
+        self.runner = runner
+        self.job_id = job_id
+        self.round = round_index
+        self.last: dict[str, float] = {}
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - self.last.get(phase, 0.0) < EVENT_INTERVAL_S:
+            return
+        self.last[phase] = now
+        self.runner.store.add_event(self.job_id, JobEvent(
+            status=JobStatus.RUNNING, phase=phase, round=self.round, fraction=done / total if total else 1.0,
+        ))
+        self.runner._check(self.job_id)

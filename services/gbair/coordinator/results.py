@@ -1,0 +1,79 @@
+"""What a caller reads out of a job: explanations from a round's saved checkpoints, the reviewed
+training set, the best adapter's files."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from gbair.core.data import TextDataset, write_dataset
+from gbair.core.influence import Explanation, explain_example
+from gbair.core.model.inputs import encode
+from gbair.core.model.pet import PetClassifier
+from gbair.core.recovery_state import RecoveryState, TrainedRound
+from gbair.coordinator.errors import FailedPrecondition, InvalidArgument, NotFound
+from gbair.coordinator.jobs import adapter_folder, job_data, trained_round_path
+from gbair.coordinator.records import JobRecord, JobStatus
+from gbair.coordinator.review import reviewed_train_set
+from gbair.coordinator.settings import CoordinatorSettings
+from gbair.coordinator.store import Store
+
+
+@dataclass(frozen=True)
+class ExplainedExample:
+    explanation: Explanation
+    round: int
+    train_set: TextDataset
+    """The round's training set, to look up the influential examples' labels and texts."""
+
+
+def finished_rounds(job: JobRecord) -> RecoveryState:
+    if job.state is None or not job.state.rounds:
+        raise FailedPrecondition(f"job '{job.job_id}' has not finished a round yet ({job.status.value})")
+    return job.state
+
+
+def explain(store: Store, settings: CoordinatorSettings, job: JobRecord, example_id: str, round_index: int | None, top: int) -> ExplainedExample:
+    state = finished_rounds(job)
+    round_index = state.best_round if round_index is None else round_index
+    if not 0 <= round_index < len(state.rounds):
+        raise InvalidArgument("round", f"job '{job.job_id}' has rounds 0 to {len(state.rounds) - 1}")
+    data = job_data(store, settings, job)
+    splits = data.splits
+    example = next(
+        (dataset.subset(dataset.positions([example_id]))
+         for dataset in (splits.train, splits.validation, splits.test) if dataset is not None and example_id in dataset.ids),
+        None,
+    )
+    if example is None:
+        raise NotFound(f"no example '{example_id}' in the training, validation or test data of job '{job.job_id}'")
+    trained = TrainedRound.load(trained_round_path(settings, job.job_id, round_index))
+    config = data.config
+    classifier = PetClassifier.build(config.model, splits.label_names, seed=config.train.seed)
+    train_set = state.train_set(splits.train, config.recovery.action, round_index)
+    explanation = explain_example(
+        classifier, trained.training.checkpoints, encode(classifier, train_set), encode(classifier, example),
+        top=top, batch_size=config.influence.batch_size,
+    )
+    return ExplainedExample(explanation, round_index, train_set)
+
+
+def export_cleaned(store: Store, settings: CoordinatorSettings, job: JobRecord) -> Path:
+    """The reviewed training set written, in the uploaded format, to a fresh temporary folder."""
+    succeeded(job)
+    data = job_data(store, settings, job)
+    cleaned = reviewed_train_set(job.state, data.splits.train, data.config.recovery.action, store.reviews(job.job_id))
+    folder = Path(tempfile.mkdtemp(prefix=f"gbair-export-{job.job_id}-"))
+    return write_dataset(cleaned, data.splits.format, folder)
+
+
+def adapter_files(settings: CoordinatorSettings, job: JobRecord) -> tuple[Path, list[Path]]:
+    succeeded(job)
+    folder = adapter_folder(settings, job.job_id)
+    return folder, sorted(p for p in folder.rglob("*") if p.is_file())
+
+
+def succeeded(job: JobRecord) -> None:
+    if job.status != JobStatus.SUCCEEDED:
+        raise FailedPrecondition(f"job '{job.job_id}' is {job.status.value}; exports need a job that succeeded")

@@ -1,0 +1,79 @@
+"""Build and run the coordinator: the gRPC server (auth, size limits, optional TLS, health checking,
+reflection), the Redis store and the job scheduler."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+
+import grpc
+import torch
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from gbair.coordinator.auth import BearerTokenInterceptor, Tokens
+from gbair.coordinator.embedded_redis import EmbeddedRedis
+from gbair.coordinator.jobs import JobRunner
+from gbair.coordinator.scheduler import Scheduler
+from gbair.coordinator.servicer import GbairServicer
+from gbair.coordinator.settings import CoordinatorSettings
+from gbair.coordinator.store import Store
+from gbair.v1 import gbair_pb2, gbair_pb2_grpc
+
+log = logging.getLogger(__name__)
+SERVICE_NAME = gbair_pb2.DESCRIPTOR.services_by_name["Gbair"].full_name
+GRACE_S = 5.0
+
+
+async def serve(settings: CoordinatorSettings) -> None:
+    """Run until SIGINT or SIGTERM. With no redis_url, a local redis-server is started (or found)."""
+    if not settings.tokens:
+        raise ValueError("no tokens configured: every call needs a bearer token (settings 'tokens' or GBAIR_TOKENS)")
+    if settings.torch_threads:
+        torch.set_num_threads(settings.torch_threads)
+    embedded = None
+    redis_url = settings.redis_url
+    if redis_url is None:
+        embedded = EmbeddedRedis(settings.state_dir / "redis").start()
+        redis_url = embedded.url
+    store = Store.connect(redis_url, settings.redis_prefix)
+    tokens = Tokens(settings.tokens)
+    server = grpc.aio.server(
+        interceptors=[BearerTokenInterceptor(tokens)],
+        options=[
+            ("grpc.max_receive_message_length", settings.max_request_bytes),
+            ("grpc.max_send_message_length", settings.max_request_bytes),
+        ],
+    )
+    gbair_pb2_grpc.add_GbairServicer_to_server(GbairServicer(settings, store, tokens), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    if settings.tls_cert is not None:
+        credentials = grpc.ssl_server_credentials([(settings.tls_key.read_bytes(), settings.tls_cert.read_bytes())])
+        port = server.add_secure_port(settings.listen, credentials)
+    else:
+        port = server.add_insecure_port(settings.listen)
+    if port == 0:
+        raise RuntimeError(f"could not listen on {settings.listen}")
+    scheduler = Scheduler(JobRunner(store, settings, threading.Event()), settings.max_concurrent_jobs)
+    await server.start()
+    await scheduler.start()
+    for name in ("", SERVICE_NAME):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("gbair coordinator on %s (port %d, %s, redis %s)", settings.listen, port, "TLS" if settings.tls_cert else "plaintext", redis_url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await health_servicer.enter_graceful_shutdown()
+        await server.stop(GRACE_S)
+        await scheduler.stop()
+        store.redis.close()
+        if embedded is not None:
+            embedded.stop()

@@ -1,0 +1,98 @@
+"""Coordinator settings: a YAML file, then GBAIR_* environment variables over it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from gbair.core.config import DEFAULT_MODEL, GbairConfig
+
+MiB = 1024 * 1024
+
+
+class TokenEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    token: str = Field(min_length=16, description="A bearer token; at least 16 characters.")
+    tenant: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    read_only: bool = False
+
+
+class CoordinatorSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    listen: str = Field("127.0.0.1:50051", description="host:port the gRPC server binds.")
+    redis_url: str | None = Field(None, description="None: start a local redis-server in state_dir.")
+    redis_prefix: str = Field("gbair", pattern=r"^[A-Za-z0-9_.:-]+$", description="Prefix of every Redis key.")
+    ray_address: str | None = Field(None, description="Used by the ray backend; None: a local Ray.")
+    backend: Literal["local"] = Field(
+        "local", description="Where rounds run. 'local': in the coordinator's process ('ray' comes with the Ray backend)."
+    )
+    state_dir: Path = Field(Path("gbair-state"), description="Uploaded data sets, job folders, the local Redis.")
+    tokens: list[TokenEntry] = Field(default_factory=list)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    max_request_bytes: int = Field(4 * MiB, ge=1024, description="Largest single gRPC message accepted.")
+    max_upload_bytes: int = Field(256 * MiB, ge=1024, description="Largest data set upload, all files together.")
+    max_queued_jobs: int = Field(20, ge=1, description="Queued or running jobs one tenant may have at once.")
+    max_concurrent_jobs: int = Field(1, ge=1, le=64, description="Jobs running at once.")
+    torch_threads: int | None = Field(None, ge=1, description="torch intra-op threads; None keeps torch's default.")
+    models: list[str] = Field([DEFAULT_MODEL], min_length=1, description="Models a job may name; the first is the default.")
+    job_defaults: GbairConfig = Field(GbairConfig(), description="Settings a job spec does not override.")
+
+    @model_validator(mode="after")
+    def _tls_needs_both_files(self) -> CoordinatorSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("TLS needs both tls_cert and tls_key")
+        return self
+
+    @property
+    def datasets_dir(self) -> Path:
+        return self.state_dir / "datasets"
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.state_dir / "jobs"
+
+
+# Environment variables read over the file; GBAIR_TOKENS is "token=tenant[:read],token=tenant,...".
+_ENVIRONMENT = {
+    "GBAIR_LISTEN": "listen",
+    "GBAIR_REDIS_URL": "redis_url",
+    "GBAIR_REDIS_PREFIX": "redis_prefix",
+    "GBAIR_RAY_ADDRESS": "ray_address",
+    "GBAIR_STATE_DIR": "state_dir",
+    "GBAIR_TLS_CERT": "tls_cert",
+    "GBAIR_TLS_KEY": "tls_key",
+    "GBAIR_MAX_CONCURRENT_JOBS": "max_concurrent_jobs",
+}
+
+
+def load_settings(path: Path | None = None, environ: dict[str, str] | None = None, **overrides) -> CoordinatorSettings:
+    """File first, then the environment, then `overrides` (command-line options that were given)."""
+    environ = os.environ if environ is None else environ
+    data = (yaml.safe_load(path.read_text()) or {}) if path is not None else {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of settings")
+    data.update({field: environ[name] for name, field in _ENVIRONMENT.items() if environ.get(name)})
+    if environ.get("GBAIR_TOKENS"):
+        data["tokens"] = [*data.get("tokens", []), *parse_tokens(environ["GBAIR_TOKENS"])]
+    data.update({key: value for key, value in overrides.items() if value is not None})
+    return CoordinatorSettings.model_validate(data)
+
+
+def parse_tokens(text: str) -> list[dict]:
+    entries = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        token, separator, tenant = item.partition("=")
+        if not separator:
+            raise ValueError("GBAIR_TOKENS entries are token=tenant or token=tenant:read")
+        tenant, _, role = tenant.partition(":")
+        if role not in ("", "read"):
+            raise ValueError(f"GBAIR_TOKENS: unknown role '{role}' for tenant '{tenant}' (only ':read')")
+        entries.append({"token": token, "tenant": tenant, "read_only": role == "read"})
+    return entries

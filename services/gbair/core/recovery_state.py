@@ -1,0 +1,88 @@
+"""What a G-BAIR run has done so far, in a form that can be saved and picked up again: the finished
+rounds (a `RecoveryState`, JSON) and a trained but not yet scored round (a `TrainedRound`, a torch file)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from pydantic import BaseModel, ConfigDict
+
+from gbair.core.config import CleaningAction
+from gbair.core.data.dataset import TextDataset
+from gbair.core.report import RoundReport
+from gbair.core.training import Checkpoint, TrainingResult
+
+
+class RecoveryState(BaseModel):
+    """The rounds reported so far determine everything else: the next round's training set (their
+    removals or relabels), the best round and the rounds without gain."""
+
+    model_config = ConfigDict(frozen=True)
+
+    corrupted_ids: list[str] = []
+    rounds: list[RoundReport] = []
+    finished: bool = False
+
+    @property
+    def next_round(self) -> int:
+        return len(self.rounds)
+
+    @property
+    def best_round(self) -> int | None:
+        """The first round with the highest validation accuracy."""
+        if not self.rounds:
+            return None
+        return max(self.rounds, key=lambda r: (r.val_accuracy, -r.round)).round
+
+    def train_set(self, given: TextDataset, action: CleaningAction, before_round: int | None = None) -> TextDataset:
+        """The training set of round `before_round` (default: the next round): `given` less every earlier
+        removal, with every earlier relabel."""
+        earlier = self.rounds[:before_round]
+        if action == "remove":
+            return given.without_ids([i for r in earlier for i in r.flagged_ids])
+        label_index = {name: k for k, name in enumerate(given.label_names)}
+        return given.relabeled({i: label_index[name] for r in earlier for i, name in r.relabels.items()})
+
+
+@dataclass(frozen=True)
+class TrainedRound:
+    round: int
+    training: TrainingResult
+    val_accuracy: float
+    test_accuracy: float | None
+    errors: list[int]
+    """Positions of the misclassified validation examples."""
+
+    def save_to(self, path: Path) -> TrainedRound:
+        """Write to a temporary name, then rename: a reader never sees half a file."""
+        training = self.training
+        record = {
+            "round": self.round,
+            "val_accuracy": self.val_accuracy,
+            "test_accuracy": self.test_accuracy,
+            "errors": self.errors,
+            "initial_state": training.initial_state,
+            "checkpoints": [
+                {"step": c.step, "epoch": c.epoch, "learning_rate": c.learning_rate, "state": c.state}
+                for c in training.checkpoints
+            ],
+            "epochs": training.epochs,
+            "seconds": training.seconds,
+        }
+        partial = path.with_name(path.name + ".partial")
+        torch.save(record, partial)
+        partial.replace(path)
+        return self
+
+    @classmethod
+    def load(cls, path: Path) -> TrainedRound:
+        record = torch.load(path, weights_only=True)
+        training = TrainingResult(
+            initial_state=record["initial_state"],
+            checkpoints=[Checkpoint(**c) for c in record["checkpoints"]],
+            epochs=record["epochs"],
+            seconds=record["seconds"],
+        )
+        return cls(record["round"], training, record["val_accuracy"], record["test_accuracy"], record["errors"])

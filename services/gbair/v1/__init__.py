@@ -1,0 +1,1 @@
+"""Generated from protos/gbair/v1 by scripts/generate_protos.py; do not edit."""
