@@ -58,7 +58,8 @@ def main() -> None:
     import ray
     from ray import serve
 
-    from gbair.distributed import RayConfig, connect
+    from gbair.distributed.cluster import connect
+    from gbair.distributed.config import RayConfig
     from gbair.distributed.checkpoints import store_checkpoints
     from gbair.serving import ShardedScoring, deploy
 

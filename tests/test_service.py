@@ -36,6 +36,8 @@ def coordinator_settings(redis_url: str, model_dir, **overrides) -> dict:
             {"token": TOKEN_A_READ, "tenant": "a", "read_only": True},
         ],
         "models": [str(model_dir)],
+        # Rounds run in the coordinator's process here; tests/on_ray/test_service_on_ray.py runs them on Ray.
+        "backend": "local",
         "torch_threads": 1,
         "max_request_bytes": 64 * KiB,
         "max_upload_bytes": 160 * KiB,

@@ -1,18 +1,16 @@
-"""One real local Ray cluster for the whole test session, with the influence service on it, and a tiny
-model saved as a model folder so that workers and replicas build it from a ModelConfig like any other."""
+"""One real local Ray cluster for the whole test session, with the influence service on it. Workers and
+replicas build the tiny model from its folder (tests/conftest.py's tiny_model_dir) like any other."""
 
 import os
 import secrets
-from pathlib import Path
 
 import pytest
 import ray
-import torch
 from ray import serve
 
-from conftest import tiny_classifier
 from gbair.core.config import GbairConfig
-from gbair.distributed import RayConfig, connect
+from gbair.distributed.cluster import connect
+from gbair.distributed.config import RayConfig
 from gbair.serving import deploy
 
 
@@ -34,15 +32,6 @@ def ray_cluster(tmp_path_factory):
 @pytest.fixture(scope="session")
 def influence_handle(ray_cluster):
     return deploy(ray_cluster.serving)
-
-
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory, minilm_tokenizer) -> Path:
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    classifier = tiny_classifier("encoder", minilm_tokenizer, dtype=torch.float32)
-    classifier.peft_model.get_base_model().save_pretrained(folder)
-    minilm_tokenizer.save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import sys
 import pytest
 import ray
 
-CONNECT = "from gbair.distributed import RayConfig, connect; connect(RayConfig(address={address!r}))"
+CONNECT = "from gbair.distributed.cluster import connect; from gbair.distributed.config import RayConfig; connect(RayConfig(address={address!r}))"
 
 
 def test_the_local_cluster_keeps_token_authentication_on(ray_cluster):

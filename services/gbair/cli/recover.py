@@ -124,7 +124,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
         backend = None
         if args.ray is not None:
             # Imported here so that runs without --ray do not pay for importing Ray.
-            from gbair.distributed import ClusterAccessError, ray_backend
+            from gbair.distributed.backend import ray_backend
+            from gbair.distributed.cluster import ClusterAccessError
 
             try:
                 backend = stack.enter_context(ray_backend(config, _ray_config(args)))

@@ -16,7 +16,7 @@ from gbair.core.config import GbairConfig
 from gbair.core.data import DataSplits, corrupt_labels
 from gbair.core.recovery import Recovery
 from gbair.core.recovery_state import RecoveryState, TrainedRound
-from gbair.coordinator.backends import make_backend
+from gbair.coordinator.backends import Backends
 from gbair.coordinator.datasets import load_dataset
 from gbair.coordinator.errors import ServiceError
 from gbair.coordinator.records import JobEvent, JobRecord, JobStatus
@@ -69,10 +69,11 @@ def adapter_folder(settings: CoordinatorSettings, job_id: str) -> Path:
 
 
 class JobRunner:
-    def __init__(self, store: Store, settings: CoordinatorSettings, stopping: threading.Event):
+    def __init__(self, store: Store, settings: CoordinatorSettings, stopping: threading.Event, backends: Backends):
         self.store = store
         self.settings = settings
         self.stopping = stopping
+        self.backends = backends
 
     def run(self, job_id: str) -> None:
         try:
@@ -95,7 +96,7 @@ class JobRunner:
         if job.status == JobStatus.QUEUED:
             self.store.mark_running(job_id)
         data = job_data(self.store, self.settings, job)
-        recovery = Recovery(data.splits, data.config, backend=make_backend(self.settings, data.config))
+        recovery = Recovery(data.splits, data.config, backend=self.backends.for_job(data.config))
         job_folder(self.settings, job_id).mkdir(parents=True, exist_ok=True)
         state = job.state or RecoveryState(corrupted_ids=data.corrupted_ids)
         pending = job.trained_round

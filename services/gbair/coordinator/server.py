@@ -14,6 +14,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from gbair.coordinator.auth import BearerTokenInterceptor, Tokens
+from gbair.coordinator.backends import Backends
 from gbair.coordinator.embedded_redis import EmbeddedRedis
 from gbair.coordinator.jobs import JobRunner
 from gbair.coordinator.scheduler import Scheduler
@@ -58,7 +59,8 @@ async def serve(settings: CoordinatorSettings) -> None:
         port = server.add_insecure_port(settings.listen)
     if port == 0:
         raise RuntimeError(f"could not listen on {settings.listen}")
-    scheduler = Scheduler(JobRunner(store, settings, threading.Event()), settings.max_concurrent_jobs)
+    backends = Backends(settings)
+    scheduler = Scheduler(JobRunner(store, settings, threading.Event(), backends), settings.max_concurrent_jobs)
     await server.start()
     await scheduler.start()
     for name in ("", SERVICE_NAME):
@@ -75,5 +77,6 @@ async def serve(settings: CoordinatorSettings) -> None:
         await server.stop(GRACE_S)
         await scheduler.stop()
         store.redis.close()
+        backends.close()
         if embedded is not None:
             embedded.stop()

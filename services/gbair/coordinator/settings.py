@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gbair.core.config import DEFAULT_MODEL, GbairConfig
+from gbair.distributed.config import RayConfig
 
 MiB = 1024 * 1024
 
@@ -28,10 +29,10 @@ class CoordinatorSettings(BaseModel):
     listen: str = Field("127.0.0.1:50051", description="host:port the gRPC server binds.")
     redis_url: str | None = Field(None, description="None: start a local redis-server in state_dir.")
     redis_prefix: str = Field("gbair", pattern=r"^[A-Za-z0-9_.:-]+$", description="Prefix of every Redis key.")
-    ray_address: str | None = Field(None, description="Used by the ray backend; None: a local Ray.")
-    backend: Literal["local"] = Field(
-        "local", description="Where rounds run. 'local': in the coordinator's process ('ray' comes with the Ray backend)."
+    backend: Literal["ray", "local"] = Field(
+        "ray", description="Where rounds run. 'ray': Ray Train and the Ray Serve influence service; 'local': in this process."
     )
+    ray: RayConfig = Field(RayConfig(), description="The cluster (address None: a local one), workers, influence service.")
     state_dir: Path = Field(Path("gbair-state"), description="Uploaded data sets, job folders, the local Redis.")
     tokens: list[TokenEntry] = Field(default_factory=list)
     tls_cert: Path | None = None
@@ -64,7 +65,7 @@ _ENVIRONMENT = {
     "GBAIR_LISTEN": "listen",
     "GBAIR_REDIS_URL": "redis_url",
     "GBAIR_REDIS_PREFIX": "redis_prefix",
-    "GBAIR_RAY_ADDRESS": "ray_address",
+    "GBAIR_BACKEND": "backend",
     "GBAIR_STATE_DIR": "state_dir",
     "GBAIR_TLS_CERT": "tls_cert",
     "GBAIR_TLS_KEY": "tls_key",
@@ -79,6 +80,8 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping of settings")
     data.update({field: environ[name] for name, field in _ENVIRONMENT.items() if environ.get(name)})
+    if environ.get("GBAIR_RAY_ADDRESS"):
+        data["ray"] = {**data.get("ray", {}), "address": environ["GBAIR_RAY_ADDRESS"]}
     if environ.get("GBAIR_TOKENS"):
         data["tokens"] = [*data.get("tokens", []), *parse_tokens(environ["GBAIR_TOKENS"])]
     data.update({key: value for key, value in overrides.items() if value is not None})
