@@ -71,16 +71,17 @@ def test_gathered_statistics_equal_core_for_every_method(influence_handle, ray_c
 
 
 def test_a_replica_killed_mid_scoring_still_gives_complete_equal_statistics(influence_handle, ray_cluster, tiny_config):
-    # Shards of 15 batches keep a replica busy for a few hundred milliseconds; the kill comes a little
-    # after the first shard is back, when the router has handed the replica its next shard.
-    big_job = _job(tiny_config, ray_cluster.storage_path, 120)
+    # Ten shards of 15 batches: when the first is back, nine are running on a replica or queued, and a
+    # shard keeps its replica busy far longer than the router takes to hand it out, so killing every
+    # replica a moment later cuts one short.
+    big_job = _job(tiny_config, ray_cluster.storage_path, 600)
     serving = ray_cluster.serving.model_copy(update={"shard_size": 60})
     killed = []
 
     def kill_the_replicas_after_the_first_shard(task, done, total):
         if killed:
             return
-        time.sleep(0.15)
+        time.sleep(0.05)
         prefix = f"SERVE_REPLICA::{serving.app_name}#"
         for actor in ray.util.list_named_actors(all_namespaces=True):
             if actor["name"].startswith(prefix):

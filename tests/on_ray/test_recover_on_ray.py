@@ -6,15 +6,15 @@ import json
 import pytest
 
 from gbair.cli import main
-from test_cli import _rows, _write_csv
+from labeled_files import rows, write_csv
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     folder = tmp_path_factory.mktemp("recover-data")
     return [
-        "--data", str(_write_csv(folder / "train.csv", _rows("t", 48))),
-        "--val-data", str(_write_csv(folder / "val.csv", _rows("v", 16))),
+        "--data", str(write_csv(folder / "train.csv", rows("t", 48))),
+        "--val-data", str(write_csv(folder / "val.csv", rows("v", 16))),
         "--corrupt", "0.25", "--rounds", "1", "--budget", "6", "--epochs", "2", "--virtual-tokens", "4", "--seed", "1",
     ]
 
