@@ -36,6 +36,11 @@ class TrainingResult:
         return self.checkpoints[-1].state
 
 
+def initial_checkpoint(state: PetState) -> Checkpoint:
+    """The untrained starting point as a checkpoint of weight 1, for scores that compare against it."""
+    return Checkpoint(step=0, epoch=0.0, learning_rate=1.0, state=state)
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
