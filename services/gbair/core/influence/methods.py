@@ -33,7 +33,7 @@ def tracin_class(stats: InfluenceStatistics) -> torch.Tensor:
     a common scale by standardising within each given class."""
     other_class = stats.query_labels.unsqueeze(0) != stats.train_labels.unsqueeze(1)
     opposition = -stats.weighted((stats.dots * other_class.to(stats.dots.dtype)).sum(dim=2))
-    return _standardise_within(opposition, stats.train_labels)
+    return standardise_within(opposition, stats.train_labels)
 
 
 def tracin_cos(stats: InfluenceStatistics) -> torch.Tensor:
@@ -51,7 +51,7 @@ def final_loss(stats: InfluenceStatistics) -> torch.Tensor:
 
 
 def fused(stats: InfluenceStatistics) -> torch.Tensor:
-    return tracin_class(stats) + _standardise_within(self_influence(stats), stats.train_labels)
+    return tracin_class(stats) + standardise_within(self_influence(stats), stats.train_labels)
 
 
 def vote(stats: InfluenceStatistics, top_fraction: float) -> torch.Tensor:
@@ -121,7 +121,7 @@ def suspicion_scores(
     return scorers[method]().double().numpy()
 
 
-def _standardise_within(values: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+def standardise_within(values: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
     values = values.double()
     standardised = torch.zeros_like(values)
     for group in groups.unique():
