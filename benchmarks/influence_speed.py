@@ -41,7 +41,7 @@ from gbair.core.model.inputs import EncodedSet
 from gbair.core.training import Checkpoint, train_classifier
 
 QUICK = {"sizes": [100, 200], "captum_sizes": [100], "checkpoints": 2, "checkpoint_counts": [1, 2],
-         "queries": 20, "check_train": 8, "check_queries": 4}
+         "queries": 20, "check_train": 8, "check_queries": 4, "captum_batch_sweep": [1, 16], "sweep_size": 16}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -62,6 +62,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--check-train", type=int, default=32, help="training examples in the gbair = Captum check")
     parser.add_argument("--check-queries", type=int, default=8, help="query examples in the gbair = Captum check")
     parser.add_argument("--batch-size", type=int, default=defaults.influence.batch_size, help="influence batch size")
+    parser.add_argument("--captum-batch-size", type=int, default=1,
+                        help="Captum's own default: its per-example gradients take one backward pass per example "
+                             "through the whole batch's graph, so a larger batch costs it more per example")
+    parser.add_argument("--captum-batch-sweep", nargs="*", type=int, default=[1, 16, 64],
+                        help="Captum batch sizes timed on --sweep-size examples at one checkpoint, beside gbair")
+    parser.add_argument("--sweep-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-captum", action="store_true", help="time gbair and the epoch only")
     parser.add_argument("--quick", action="store_true", help=f"a minute or two: {QUICK}")
@@ -163,11 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     most = max(args.checkpoints, *args.checkpoint_counts)
     # Real, distinct checkpoints from a short training run; what they hold does not change the cost.
     warm_up = train_all.subset(range(min(len(train_all), 8 * config.train.batch_size)))
+    warm_up_batch = min(config.train.batch_size, max(1, len(warm_up) // most))
     checkpoints = train_classifier(
-        classifier, warm_up, TrainConfig(epochs=1, checkpoints_per_epoch=most, seed=args.seed)
+        classifier, warm_up, TrainConfig(epochs=1, batch_size=warm_up_batch, checkpoints_per_epoch=most, seed=args.seed)
     ).checkpoints
-    if len(checkpoints) < most:
-        raise ValueError(f"need {most} checkpoints; the warm-up run gave {len(checkpoints)}")
     run: dict[str, Any] = {
         "command": " ".join(["python -m benchmarks.influence_speed", *(argv if argv is not None else sys.argv[1:])]),
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
@@ -180,7 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     check_train, check_queries = subset(args.check_train), queries.subset(range(args.check_queries))
     ours = gbair_tracin(classifier, checkpoints[: args.checkpoints], check_train, check_queries, args.batch_size)
     if not args.no_captum:
-        theirs = captum_tracin(classifier, checkpoints[: args.checkpoints], check_train, check_queries, args.batch_size, False)
+        theirs = captum_tracin(
+            classifier, checkpoints[: args.checkpoints], check_train, check_queries, args.captum_batch_size, False
+        )
         run["max_rel_diff_vs_captum"] = _relative_difference(ours, theirs.T)
         console.print(f"gbair vs Captum on {args.check_train} x {args.check_queries}: max relative difference "
                       f"{run['max_rel_diff_vs_captum']:.2e}")
@@ -198,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         row["epoch_s"] = epoch(size)
         if size in args.captum_sizes and not args.no_captum:
             summed, row["captum_s"] = _timed(
-                lambda: captum_tracin(classifier, cks, subset(size), queries, args.batch_size, True)
+                lambda: captum_tracin(classifier, cks, subset(size), queries, args.captum_batch_size, True)
             )
             # The same check at full size, on the summed scores a G-BAIR round uses.
             ours_summed = gbair_tracin(classifier, cks, subset(size), queries, args.batch_size).sum(dim=1)
@@ -213,6 +220,18 @@ def main(argv: list[str] | None = None) -> int:
             lambda: gbair_tracin(classifier, checkpoints[:count], subset(reference), queries, args.batch_size)
         )
         run["by_checkpoints"].append({"size": reference, "checkpoints": count, "gbair_s": seconds})
+    run["captum_batch_sweep"] = []
+    if not args.no_captum:
+        sweep_set = subset(args.sweep_size)
+        _, gbair_seconds = _timed(lambda: gbair_tracin(classifier, checkpoints[:1], sweep_set, queries, args.batch_size))
+        for captum_batch in args.captum_batch_sweep:
+            _, seconds = _timed(
+                lambda: captum_tracin(classifier, checkpoints[:1], sweep_set, queries, captum_batch, True)
+            )
+            run["captum_batch_sweep"].append(
+                {"size": args.sweep_size, "checkpoints": 1, "captum_batch_size": captum_batch, "captum_s": seconds,
+                 "gbair_s": gbair_seconds}
+            )
     at_reference = next(row for row in rows if row["size"] == reference)
     units = reference * at_reference["checkpoints"]
     run["reference"] = {"size": reference, "checkpoints": at_reference["checkpoints"], "queries": len(queries)}
@@ -251,6 +270,13 @@ def report(run: dict[str, Any]) -> str:
         [[r["size"], r["checkpoints"], f"{r['gbair_s']:.1f}", f"{r['gbair_s'] / r['checkpoints']:.1f}"]
          for r in run["by_checkpoints"]],
     )
+    if run["captum_batch_sweep"]:
+        text += "\n" + markdown_table(
+            ["training examples", "checkpoints", "Captum batch size", "Captum s",
+             f"gbair s (batch {run['settings']['batch_size']})", "gbair speed-up"],
+            [[r["size"], r["checkpoints"], r["captum_batch_size"], f"{r['captum_s']:.1f}", f"{r['gbair_s']:.1f}",
+              f"{r['captum_s'] / r['gbair_s']:.1f}x"] for r in run["captum_batch_sweep"]],
+        )
     headline = {k: run[k] for k in ("gbair_per_s", "captum_per_s", "epoch_per_s", "gbair_speedup_vs_captum",
                                     "gbair_cost_vs_epoch", "max_rel_diff_vs_captum") if k in run}
     return text + "\n" + "\n".join(f"- {k}: {v:.4g}" for k, v in headline.items()) + "\n"

@@ -69,7 +69,7 @@ def test_influence_speed_benchmark_matches_captum_and_reports_throughput(tmp_pat
     out, result = tmp_path / "speed", tmp_path / "speed.json"
     _run("benchmarks.influence_speed", "--model", str(tiny_model), "--sizes", "16", "32", "--captum-sizes", "16",
          "--checkpoints", "2", "--checkpoint-counts", "1", "2", "--queries", "6", "--check-train", "8",
-         "--check-queries", "4", "--json", str(result), "--out", str(out))
+         "--check-queries", "4", "--captum-batch-sweep", "1", "4", "--sweep-size", "8", "--json", str(result), "--out", str(out))
     run = json.loads(result.read_text())
     for key in ("gbair_per_s", "captum_per_s", "epoch_per_s"):
         assert run[key] > 0
@@ -78,6 +78,7 @@ def test_influence_speed_benchmark_matches_captum_and_reports_throughput(tmp_pat
     assert [row["size"] for row in run["by_size"]] == [16, 32]
     assert [row["checkpoints"] for row in run["by_checkpoints"]] == [1, 2]
     assert run["gbair_speedup_vs_captum"] == pytest.approx(run["gbair_per_s"] / run["captum_per_s"])
+    assert [row["captum_batch_size"] for row in run["captum_batch_sweep"]] == [1, 4]
     assert "gbair_per_s" in (out / "influence-speed.md").read_text()
     for plot in ("influence-speed-by-size.png", "influence-speed-by-checkpoints.png"):
         assert (out / plot).stat().st_size > 1000
