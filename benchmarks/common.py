@@ -93,8 +93,10 @@ def line_plot(
     """One line per named (x, y) series; `diagonal` draws y = x (what random inspection finds)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     figure, axis = plt.subplots(figsize=(6.4, 4.4))
-    for name, (x, y) in series.items():
-        axis.plot(x, y, label=name, marker="o" if len(x) <= 12 else None)
+    for index, (name, (x, y)) in enumerate(series.items()):
+        # Up to 20 distinct colours, dashes on every other line, so a dozen methods stay tellable apart.
+        axis.plot(x, y, label=name, marker="o" if len(x) <= 12 else None, color=plt.cm.tab20(index % 20),
+                  linestyle="--" if index % 2 else "-")
     if diagonal:
         axis.plot([0, 1], [0, 1], color="grey", linestyle=":", label="chance")
     if log:
