@@ -49,6 +49,8 @@ def test_debiasing_needs_matching_initial_statistics():
         suspicion_scores(stats, "dda")
     with pytest.raises(ValueError, match="one checkpoint"):
         suspicion_scores(stats, "dda-debias", initial=stats)
+    with pytest.raises(ValueError, match="confident_learning"):
+        suspicion_scores(stats, "confident-learning")
 
 
 def test_confident_learning_ranks_cleanlab_issues_first_by_self_confidence():

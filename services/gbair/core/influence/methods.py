@@ -116,6 +116,8 @@ def suspicion_scores(
         "dda-debias": lambda: dda(stats, initial, debias=True, denoise=False),
         "dda-denoise": lambda: dda(stats, initial, debias=False, denoise=True),
     }
+    if method == "confident-learning":
+        raise ValueError("confident-learning is not scored from influence statistics; see gbair.core.confident_learning")
     if method not in scorers:
         raise ValueError(f"unknown scoring method {method!r}; choose one of {sorted(scorers)}")
     return scorers[method]().double().numpy()
