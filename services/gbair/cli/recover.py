@@ -53,6 +53,8 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     method.add_argument("--method", choices=get_args(ScoringMethod), default=DEFAULTS.influence.method)
     method.add_argument("--action", choices=get_args(CleaningAction), default=DEFAULTS.recovery.action)
     method.add_argument("--patience", type=int, default=DEFAULTS.recovery.patience)
+    method.add_argument("--folds", type=int, default=DEFAULTS.influence.confident_learning_folds,
+                        help="K of the K-fold training behind --method confident-learning")
 
     model = parser.add_argument_group("model and training")
     model.add_argument("--model", default=DEFAULTS.model.name_or_path,
@@ -91,7 +93,7 @@ def build_config(args: argparse.Namespace) -> GbairConfig:
             "epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr,
             "checkpoints_per_epoch": args.checkpoints_per_epoch, "seed": args.seed, "device": args.device,
         },
-        influence={"method": args.method, "seed": args.seed},
+        influence={"method": args.method, "seed": args.seed, "confident_learning_folds": args.folds},
         recovery={"rounds": args.rounds, "budget": args.budget, "action": args.action, "patience": args.patience},
     )
 

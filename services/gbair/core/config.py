@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 DEFAULT_MODEL = "all-minilm-l6-v2"
 
 ScoringMethod = Literal[
-    "tracin", "tracin-class", "tracin-cos", "fused", "vote", "self-influence", "loss", "random"
+    "tracin", "tracin-class", "tracin-cos", "fused", "vote", "self-influence", "loss", "random",
+    "dda", "dda-debias", "dda-denoise", "confident-learning",
 ]
 CleaningAction = Literal["remove", "relabel"]
 
@@ -53,6 +54,9 @@ class InfluenceConfig(_Settings):
     batch_size: int = Field(64, ge=1, le=4096)
     vote_top_fraction: float = Field(
         0.1, gt=0, le=1, description="For 'vote': share of the training set counted as a validation example's top opponents."
+    )
+    confident_learning_folds: int = Field(
+        5, ge=2, le=20, description="For 'confident-learning': K in the K-fold training that gives out-of-sample probabilities."
     )
     seed: int = 0
 

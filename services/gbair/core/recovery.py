@@ -11,9 +11,11 @@ from typing import Protocol
 import numpy as np
 
 from gbair.core.config import GbairConfig
+from gbair.core.confident_learning import out_of_sample_fit
 from gbair.core.data.dataset import DataSplits, TextDataset
 from gbair.core.evaluation import accuracy, predict_probabilities
 from gbair.core.influence import (
+    NEEDS_INITIAL_STATE,
     NEEDS_VALIDATION_ERRORS,
     InfluenceStatistics,
     QueryGradients,
@@ -27,7 +29,7 @@ from gbair.core.model.pet import PetClassifier, PetState
 from gbair.core.progress import Progress, no_progress
 from gbair.core.recovery_state import RecoveryState, TrainedRound
 from gbair.core.report import RecoveryReport, RoundReport, RoundTimings
-from gbair.core.training import Checkpoint, TrainingResult, resolve_device, train_classifier
+from gbair.core.training import Checkpoint, TrainingResult, initial_checkpoint, resolve_device, train_classifier
 
 
 class RoundBackend(Protocol):
@@ -188,16 +190,34 @@ class Recovery:
         self, train: EncodedSet, checkpoints: Sequence[Checkpoint], errors: list[int], progress: Progress
     ) -> _Cleaning:
         influence = self.config.influence
-        queries = query_gradients(self.classifier, checkpoints, self.validation.subset(errors), influence.batch_size)
-        stats = self.backend.training_statistics(self.classifier, checkpoints, train, queries, progress)
-        scores = suspicion_scores(
-            stats, influence.method, vote_top_fraction=influence.vote_top_fraction, seed=influence.seed
-        )
         count = self.config.recovery.flag_count(len(train))
+        if influence.method == "confident-learning":
+            fit = out_of_sample_fit(
+                self.classifier, train, self.initial_state, self.backend.train,
+                influence.confident_learning_folds, influence.seed, progress,
+            )
+            scores = fit.suspicion_scores()
+            suggest = fit.suggested_labels
+        else:
+            queries = query_gradients(self.classifier, checkpoints, self.validation.subset(errors), influence.batch_size)
+            stats = self.backend.training_statistics(self.classifier, checkpoints, train, queries, progress)
+            initial = None
+            if influence.method in NEEDS_INITIAL_STATE:
+                # Every round starts from self.initial_state, so it is each round's untrained prompt.
+                start = [initial_checkpoint(self.initial_state)]
+                start_queries = query_gradients(self.classifier, start, self.validation.subset(errors), influence.batch_size)
+                initial = self.backend.training_statistics(self.classifier, start, train, start_queries, progress)
+            scores = suspicion_scores(
+                stats, influence.method, vote_top_fraction=influence.vote_top_fraction, seed=influence.seed,
+                initial=initial,
+            )
+
+            def suggest(positions: list[int]) -> list[int]:
+                return suggest_labels(self.classifier, checkpoints, train.subset(positions), queries, influence.batch_size)
+
         # Stable sort keeps ties in training-set order, so a run is reproducible.
         flagged = np.argsort(-scores, kind="stable")[:count].tolist()
         relabels: dict[str, int] = {}
         if self.config.recovery.action == "relabel":
-            new_labels = suggest_labels(self.classifier, checkpoints, train.subset(flagged), queries, influence.batch_size)
-            relabels = {train.ids[i]: label for i, label in zip(flagged, new_labels)}
+            relabels = {train.ids[i]: label for i, label in zip(flagged, suggest(flagged))}
         return _Cleaning([train.ids[i] for i in flagged], [float(scores[i]) for i in flagged], relabels)

@@ -51,6 +51,11 @@ class DataParallel:
 SINGLE_PROCESS = DataParallel(rank=0, world_size=1, sum_gradients=lambda gradients: None)
 
 
+def initial_checkpoint(state: PetState) -> Checkpoint:
+    """The untrained starting point as a checkpoint of weight 1, for scores that compare against it."""
+    return Checkpoint(step=0, epoch=0.0, learning_rate=1.0, state=state)
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -14,7 +14,10 @@ import torch
 from gbair.core.config import ScoringMethod
 from gbair.core.influence.statistics import InfluenceStatistics
 
-NEEDS_VALIDATION_ERRORS: frozenset[str] = frozenset({"tracin", "tracin-class", "tracin-cos", "fused", "vote"})
+NEEDS_VALIDATION_ERRORS: frozenset[str] = frozenset(
+    {"tracin", "tracin-class", "tracin-cos", "fused", "vote", "dda", "dda-debias", "dda-denoise"}
+)
+NEEDS_INITIAL_STATE: frozenset[str] = frozenset({"dda", "dda-debias"})
 
 
 def tracin(stats: InfluenceStatistics) -> torch.Tensor:
@@ -30,7 +33,7 @@ def tracin_class(stats: InfluenceStatistics) -> torch.Tensor:
     a common scale by standardising within each given class."""
     other_class = stats.query_labels.unsqueeze(0) != stats.train_labels.unsqueeze(1)
     opposition = -stats.weighted((stats.dots * other_class.to(stats.dots.dtype)).sum(dim=2))
-    return _standardise_within(opposition, stats.train_labels)
+    return standardise_within(opposition, stats.train_labels)
 
 
 def tracin_cos(stats: InfluenceStatistics) -> torch.Tensor:
@@ -48,7 +51,7 @@ def final_loss(stats: InfluenceStatistics) -> torch.Tensor:
 
 
 def fused(stats: InfluenceStatistics) -> torch.Tensor:
-    return tracin_class(stats) + _standardise_within(self_influence(stats), stats.train_labels)
+    return tracin_class(stats) + standardise_within(self_influence(stats), stats.train_labels)
 
 
 def vote(stats: InfluenceStatistics, top_fraction: float) -> torch.Tensor:
@@ -63,13 +66,43 @@ def vote(stats: InfluenceStatistics, top_fraction: float) -> torch.Tensor:
     return votes + tie_break
 
 
+def dda(
+    stats: InfluenceStatistics, initial: InfluenceStatistics | None, *, debias: bool, denoise: bool
+) -> torch.Tensor:
+    """Debias and Denoise Attribution (Wu et al. 2024) on the plain TracIn opposition.
+
+    Debias: subtract, at every checkpoint, the opposition measured at the untrained initial prompt
+    (`initial`: statistics from one checkpoint holding the initial state, with the query gradients taken
+    there too), which is what the frozen backbone's own bias contributes before any fitting.
+    Denoise: standardise each checkpoint's scores over the training set before the eta-weighted sum, so
+    no single checkpoint's gradient scale dominates."""
+    opposition = -stats.dots.sum(dim=2).double()  # (C, N)
+    if debias:
+        if initial is None:
+            raise ValueError("debiasing needs influence statistics at the initial PET state")
+        if initial.dots.shape[0] != 1 or initial.train_ids != stats.train_ids:
+            raise ValueError("initial-state statistics must hold one checkpoint over the same training examples")
+        opposition = opposition + initial.dots[0].sum(dim=1).double()
+    if denoise:
+        spread = opposition.std(dim=1, keepdim=True)
+        opposition = (opposition - opposition.mean(dim=1, keepdim=True)) / torch.where(spread > 0, spread, 1.0)
+    return stats.weighted(opposition)
+
+
 def random_scores(num_train: int, seed: int) -> torch.Tensor:
     return torch.from_numpy(np.random.default_rng(seed).random(num_train))
 
 
 def suspicion_scores(
-    stats: InfluenceStatistics, method: ScoringMethod, *, vote_top_fraction: float = 0.1, seed: int = 0
+    stats: InfluenceStatistics,
+    method: ScoringMethod,
+    *,
+    vote_top_fraction: float = 0.1,
+    seed: int = 0,
+    initial: InfluenceStatistics | None = None,
 ) -> np.ndarray:
+    """`initial` (statistics at the untrained initial state) is needed by the methods in
+    NEEDS_INITIAL_STATE. `confident-learning` is not an influence method: see core/confident_learning.py."""
     scorers: dict[str, Callable[[], torch.Tensor]] = {
         "tracin": lambda: tracin(stats),
         "tracin-class": lambda: tracin_class(stats),
@@ -79,13 +112,18 @@ def suspicion_scores(
         "self-influence": lambda: self_influence(stats),
         "loss": lambda: final_loss(stats),
         "random": lambda: random_scores(len(stats.train_ids), seed),
+        "dda": lambda: dda(stats, initial, debias=True, denoise=True),
+        "dda-debias": lambda: dda(stats, initial, debias=True, denoise=False),
+        "dda-denoise": lambda: dda(stats, initial, debias=False, denoise=True),
     }
+    if method == "confident-learning":
+        raise ValueError("confident-learning is not scored from influence statistics; see gbair.core.confident_learning")
     if method not in scorers:
         raise ValueError(f"unknown scoring method {method!r}; choose one of {sorted(scorers)}")
     return scorers[method]().double().numpy()
 
 
-def _standardise_within(values: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+def standardise_within(values: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
     values = values.double()
     standardised = torch.zeros_like(values)
     for group in groups.unique():

@@ -1,0 +1,78 @@
+"""Confident learning (Northcutt et al. 2021), the strongest non-gradient peer of the influence methods:
+K-fold PET training gives every training example a class distribution from a model that never saw it,
+and cleanlab flags the examples whose given label that distribution contradicts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from cleanlab.filter import find_label_issues
+
+from gbair.core.evaluation import predict_probabilities
+from gbair.core.model.inputs import EncodedSet
+from gbair.core.model.pet import PetClassifier, PetState
+from gbair.core.progress import Progress, no_progress
+from gbair.core.training import TrainingResult
+
+TrainStep = Callable[[PetClassifier, EncodedSet, Progress], TrainingResult]
+"""How one fold is trained: the recovery's backend, so folds train wherever rounds do."""
+
+
+@dataclass(frozen=True)
+class OutOfSampleFit:
+    labels: np.ndarray
+    """(N,) the labels as given"""
+    probabilities: np.ndarray
+    """(N, K) each row predicted by the fold model that did not train on that example"""
+
+    def suspicion_scores(self) -> np.ndarray:
+        """cleanlab's issues first, each group ordered by self-confidence (the given label's probability),
+        lowest first: the ranking `find_label_issues(..., return_indices_ranked_by="self_confidence")`
+        gives, extended to every example so it can be scored by AUROC."""
+        issues = find_label_issues(self.labels, self.probabilities, return_indices_ranked_by="self_confidence")
+        scores = 1.0 - self.probabilities[np.arange(len(self.labels)), self.labels]
+        scores[issues] += 1.0
+        return scores
+
+    def suggested_labels(self, positions: Sequence[int]) -> list[int]:
+        """The most probable label other than the given one."""
+        probabilities = self.probabilities[list(positions)].copy()
+        probabilities[np.arange(len(positions)), self.labels[list(positions)]] = -np.inf
+        return probabilities.argmax(axis=1).tolist()
+
+
+def stratified_folds(labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
+    """A fold index per example; each class is dealt round-robin over the folds in a seeded random order."""
+    counts = np.bincount(labels)
+    if counts[counts > 0].min() < folds:
+        raise ValueError(f"{folds}-fold training needs at least {folds} examples of every class present")
+    rng = np.random.default_rng(seed)
+    assignment = np.empty(len(labels), dtype=np.int64)
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        assignment[members] = np.arange(len(members)) % folds
+    return assignment
+
+
+def out_of_sample_fit(
+    classifier: PetClassifier,
+    train: EncodedSet,
+    initial_state: PetState,
+    train_step: TrainStep,
+    folds: int,
+    seed: int,
+    progress: Progress = no_progress,
+) -> OutOfSampleFit:
+    """Train `folds` classifiers from `initial_state`, each on all folds but one, and predict the one left out.
+    Leaves `classifier` in the last fold's trained state."""
+    labels = train.labels.numpy()
+    assignment = stratified_folds(labels, folds, seed)
+    probabilities = np.empty((len(train), len(classifier.label_names)))
+    for fold in range(folds):
+        held_out = np.flatnonzero(assignment == fold).tolist()
+        classifier.load_pet_state(initial_state)
+        train_step(classifier, train.subset(np.flatnonzero(assignment != fold).tolist()), progress)
+        probabilities[held_out] = predict_probabilities(classifier, train.subset(held_out)).double().numpy()
+    return OutOfSampleFit(labels, probabilities)
