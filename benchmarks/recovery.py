@@ -40,7 +40,7 @@ from gbair.core.confident_learning import out_of_sample_fit
 from gbair.core.data import NAMED_SETS, corrupt_labels, load_splits
 from gbair.core.data.dataset import DataSplits
 from gbair.core.evaluation import accuracy, predict_probabilities
-from gbair.core.influence import NEEDS_INITIAL_STATE, query_gradients, suspicion_scores
+from gbair.core.influence import INFLUENCE_METHODS, NEEDS_INITIAL_STATE, query_gradients, suspicion_scores
 from gbair.core.influence.methods import standardise_within, tracin
 from gbair.core.model import PetClassifier, encode
 from gbair.core.model.inputs import EncodedSet
@@ -48,7 +48,6 @@ from gbair.core.progress import Progress
 from gbair.core.recovery import LocalBackend, Recovery
 from gbair.core.training import initial_checkpoint
 
-INFLUENCE_METHODS = [method for method in get_args(ScoringMethod) if method != "confident-learning"]
 # Measured here only, to see what closes the gap of the plain sum (MISSION.md "A trap in the plain sum").
 VARIANTS = {
     "tracin-within-class": lambda stats: standardise_within(tracin(stats), stats.train_labels),

@@ -7,20 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from transformers import BertConfig, BertModel
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory, minilm_tokenizer) -> Path:
-    """A tiny random BERT with the MiniLM tokenizer, saved as a model folder the benchmarks can load."""
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    config = BertConfig(vocab_size=len(minilm_tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=512)
-    BertModel(config).save_pretrained(folder)
-    minilm_tokenizer.save_pretrained(folder)
-    return folder
 
 
 def _run(module: str, *args: str) -> None:
@@ -28,13 +16,13 @@ def _run(module: str, *args: str) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
 
 
-def test_recovery_benchmark_scores_every_method_from_the_same_checkpoints(tmp_path, tiny_model):
+def test_recovery_benchmark_scores_every_method_from_the_same_checkpoints(tmp_path, tiny_model_dir):
     from benchmarks.recovery import METHODS
 
     out = tmp_path / "recovery"
     _run("benchmarks.recovery", "--datasets", "sst2", "--corruption", "0.25", "--seeds", "0", "1",
          "--train-size", "32", "--val-size", "16", "--test-size", "16", "--epochs", "2", "--rounds", "1",
-         "--folds", "2", "--model", str(tiny_model), "--out", str(out))
+         "--folds", "2", "--model", str(tiny_model_dir), "--out", str(out))
     run = json.loads((out / "recovery.json").read_text())
     cells = run["cells"]
     assert [(c["dataset"], c["corruption"], c["seed"]) for c in cells] == [("sst2", 0.25, 0), ("sst2", 0.25, 1)]
@@ -64,10 +52,10 @@ def test_recovery_benchmark_scores_every_method_from_the_same_checkpoints(tmp_pa
         assert (out / plot).stat().st_size > 1000
 
 
-def test_influence_speed_benchmark_matches_captum_and_reports_throughput(tmp_path, tiny_model):
+def test_influence_speed_benchmark_matches_captum_and_reports_throughput(tmp_path, tiny_model_dir):
     pytest.importorskip("captum")
     out, result = tmp_path / "speed", tmp_path / "speed.json"
-    _run("benchmarks.influence_speed", "--model", str(tiny_model), "--sizes", "16", "32", "--captum-sizes", "16",
+    _run("benchmarks.influence_speed", "--model", str(tiny_model_dir), "--sizes", "16", "32", "--captum-sizes", "16",
          "--checkpoints", "2", "--checkpoint-counts", "1", "2", "--queries", "6", "--check-train", "8",
          "--check-queries", "4", "--captum-batch-sweep", "1", "4", "--sweep-size", "8", "--json", str(result), "--out", str(out))
     run = json.loads(result.read_text())

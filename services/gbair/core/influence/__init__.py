@@ -3,11 +3,12 @@ suspicion scores, relabel suggestions and explanations."""
 
 from gbair.core.influence.explain import Explanation, Influence, explain_example
 from gbair.core.influence.gradients import per_example_gradients
-from gbair.core.influence.methods import NEEDS_INITIAL_STATE, NEEDS_VALIDATION_ERRORS, suspicion_scores
+from gbair.core.influence.methods import INFLUENCE_METHODS, NEEDS_INITIAL_STATE, NEEDS_VALIDATION_ERRORS, suspicion_scores
 from gbair.core.influence.relabel import suggest_labels
 from gbair.core.influence.statistics import InfluenceStatistics, QueryGradients, query_gradients, training_statistics
 
 __all__ = [
+    "INFLUENCE_METHODS",
     "NEEDS_INITIAL_STATE",
     "NEEDS_VALIDATION_ERRORS",
     "Explanation",

@@ -7,6 +7,7 @@ first. See MISSION.md section 2 for why the plain sum cancels and the class-awar
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import get_args
 
 import numpy as np
 import torch
@@ -18,6 +19,8 @@ NEEDS_VALIDATION_ERRORS: frozenset[str] = frozenset(
     {"tracin", "tracin-class", "tracin-cos", "fused", "vote", "dda", "dda-debias", "dda-denoise"}
 )
 NEEDS_INITIAL_STATE: frozenset[str] = frozenset({"dda", "dda-debias"})
+# Every method that suspicion_scores computes from influence statistics (all but confident-learning).
+INFLUENCE_METHODS: tuple[str, ...] = tuple(m for m in get_args(ScoringMethod) if m != "confident-learning")
 
 
 def tracin(stats: InfluenceStatistics) -> torch.Tensor:
