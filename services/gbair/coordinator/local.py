@@ -64,7 +64,7 @@ class LocalCoordinator:
 
     def _wait_until_serving(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
-        with grpc.insecure_channel(self.target) as channel:
+        with self._channel() as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             while True:
                 if self.process.poll() is not None:
@@ -79,6 +79,13 @@ class LocalCoordinator:
                     self.kill()
                     raise RuntimeError(f"the coordinator did not start in {START_TIMEOUT_S:.0f} s; see {self.log_path}")
                 time.sleep(0.2)
+
+    def _channel(self) -> grpc.Channel:
+        """A channel to the child; a TLS coordinator's own certificate is the CA (self-signed, as in tests)."""
+        certificate = self.settings.get("tls_cert")
+        if certificate is None:
+            return grpc.insecure_channel(self.target)
+        return grpc.secure_channel(self.target, grpc.ssl_channel_credentials(Path(certificate).read_bytes()))
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs, as in a crash."""
