@@ -22,7 +22,9 @@ def ray_cluster(tmp_path_factory):
         storage_path=str(tmp_path_factory.mktemp("ray-storage")),
         serving={"min_replicas": 1, "max_replicas": 2, "shard_size": 6, "checkpoint_cache_size": 8},
     )
-    started = connect(config)
+    # Announce room for the two-worker training test beside both replicas: Serve keeps an upscaled
+    # replica for minutes, and training would wait for its CPU.
+    started = connect(config.model_copy(update={"num_workers": 2}))
     assert started, "a Ray cluster was already running in the test process"
     yield config
     serve.shutdown()

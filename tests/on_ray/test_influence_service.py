@@ -2,12 +2,12 @@
 replica, and refuses a bad request with a clear error."""
 
 import dataclasses
-import time
+import os
 
 import numpy as np
 import pytest
-import ray
 import torch
+from ray import serve
 
 from gbair.core.data import corrupt_labels
 from gbair.core.influence import (
@@ -21,6 +21,7 @@ from gbair.core.model import PetClassifier, encode
 from gbair.core.training import train_classifier
 from gbair.distributed.checkpoints import store_checkpoints
 from gbair.serving import ShardedScoring, ShardRequest, ShardRequestError
+from gbair.serving.deployment import InfluenceScorer
 from test_training import separable
 
 LABELS = ["negative", "positive"]
@@ -75,30 +76,48 @@ def test_gathered_statistics_equal_core_for_every_method(influence_handle, ray_c
     assert all(c["model_loads"] == 1 and 1 <= c["checkpoint_reads"] <= len(job[3]) for c in counts), counts
 
 
-def test_a_replica_killed_mid_scoring_still_gives_complete_equal_statistics(influence_handle, ray_cluster, tiny_config):
-    # Ten shards of 15 batches: when the first is back, nine are running on a replica or queued, and a
-    # shard keeps its replica busy far longer than the router takes to hand it out, so killing every
-    # replica a moment later cuts one short.
-    big_job = _job(tiny_config, ray_cluster.storage_path, 600)
-    serving = ray_cluster.serving.model_copy(update={"shard_size": 60})
-    killed = []
+@pytest.fixture
+def dying_scorer(ray_cluster, tmp_path):
+    """A one-replica influence application whose replica process exits in the middle of its next
+    `deaths` requests, wherever Serve routes them, before Serve starts a new one."""
+    deaths = tmp_path / "deaths"
+    scorer_class = InfluenceScorer.func_or_class
 
-    def kill_the_replicas_after_the_first_shard(task, done, total):
-        if killed:
-            return
-        time.sleep(0.05)
-        prefix = f"SERVE_REPLICA::{serving.app_name}#"
-        for actor in ray.util.list_named_actors(all_namespaces=True):
-            if actor["name"].startswith(prefix):
-                ray.kill(ray.get_actor(actor["name"], namespace=actor["namespace"]))
-                killed.append(actor["name"])
+    class DiesMidRequest(scorer_class):
+        def score(self, request):
+            remaining = int(deaths.read_text())
+            if remaining > 0:
+                deaths.write_text(str(remaining - 1))
+                os._exit(1)
+            return super().score(request)
 
-    statistics, scoring = _score(influence_handle, serving, big_job, kill_the_replicas_after_the_first_shard)
-    assert killed
-    # The request running on a killed replica fails with ActorDiedError and the driver sends it again;
-    # requests still queued are rerouted by Serve itself.
-    assert scoring.resent_shards >= 1
-    _assert_equal_to_core(statistics, big_job[-1])
+    app_name = "gbair-influence-dying"
+    deployment = serve.deployment(
+        DiesMidRequest, name="DiesMidRequest", num_replicas=1, max_ongoing_requests=1, health_check_period_s=1
+    )
+    handle = serve.run(deployment.bind(threads=1), name=app_name, route_prefix=None)
+
+    def with_deaths(count: int):
+        deaths.write_text(str(count))
+        return handle
+
+    yield with_deaths
+    serve.delete(app_name)
+
+
+def test_a_replica_dying_mid_shard_is_replaced_and_the_shard_resent(dying_scorer, ray_cluster, job):
+    statistics, scoring = _score(dying_scorer(1), ray_cluster.serving, job)
+    # The request on the dead replica fails with ActorDiedError and the driver sends it again; requests
+    # still queued in the router are rerouted by Serve itself.
+    assert scoring.resent_shards == 1
+    _assert_equal_to_core(statistics, job[-1])
+
+
+def test_a_shard_that_keeps_losing_its_replica_fails_with_a_clear_error(dying_scorer, ray_cluster, job):
+    # One shard, so that both deaths fall on it.
+    serving = ray_cluster.serving.model_copy(update={"max_shard_retries": 1, "shard_size": 40})
+    with pytest.raises(RuntimeError, match=r"shard 0 \(40 examples\) lost its replica 2 times; giving up"):
+        _score(dying_scorer(2), serving, job)
 
 
 def test_a_bad_shard_request_gets_a_clear_error_and_no_retry(influence_handle, ray_cluster, job):
