@@ -2,10 +2,12 @@
 replica, and refuses a bad request with a clear error."""
 
 import dataclasses
-import os
+import threading
+import time
 
 import numpy as np
 import pytest
+import ray
 import torch
 from ray import serve
 
@@ -77,47 +79,65 @@ def test_gathered_statistics_equal_core_for_every_method(influence_handle, ray_c
 
 
 @pytest.fixture
-def dying_scorer(ray_cluster, tmp_path):
-    """A one-replica influence application whose replica process exits in the middle of its next
-    `deaths` requests, wherever Serve routes them, before Serve starts a new one."""
-    deaths = tmp_path / "deaths"
+def stalling_scorer(ray_cluster, tmp_path):
+    """A one-replica influence application whose replica stalls inside its next `kills` requests until a
+    killer thread, seeing it stall, kills it with `ray.kill`: each kill falls in the middle of a request."""
+    kills_left, stalled = tmp_path / "kills-left", tmp_path / "stalled"
     scorer_class = InfluenceScorer.func_or_class
 
-    class DiesMidRequest(scorer_class):
+    class StallsMidRequest(scorer_class):
         def score(self, request):
-            remaining = int(deaths.read_text())
+            remaining = int(kills_left.read_text())
             if remaining > 0:
-                deaths.write_text(str(remaining - 1))
-                os._exit(1)
+                kills_left.write_text(str(remaining - 1))
+                stalled.touch()
+                time.sleep(120)
             return super().score(request)
 
-    app_name = "gbair-influence-dying"
+    app_name = "gbair-influence-stalling"
     deployment = serve.deployment(
-        DiesMidRequest, name="DiesMidRequest", num_replicas=1, max_ongoing_requests=1, health_check_period_s=1
+        StallsMidRequest, name="StallsMidRequest", num_replicas=1, max_ongoing_requests=1, health_check_period_s=1
     )
     handle = serve.run(deployment.bind(threads=1), name=app_name, route_prefix=None)
+    killers = []
 
-    def with_deaths(count: int):
-        deaths.write_text(str(count))
+    def kill_each_stalled_replica(count: int):
+        for _ in range(count):
+            deadline = time.monotonic() + 60
+            while not stalled.exists():
+                assert time.monotonic() < deadline, "the replica never stalled"
+                time.sleep(0.05)
+            stalled.unlink()
+            for actor in ray.util.list_named_actors(all_namespaces=True):
+                if actor["name"].startswith(f"SERVE_REPLICA::{app_name}#"):
+                    ray.kill(ray.get_actor(actor["name"], namespace=actor["namespace"]))
+
+    def with_kills(count: int):
+        kills_left.write_text(str(count))
+        killer = threading.Thread(target=kill_each_stalled_replica, args=(count,), daemon=True)
+        killer.start()
+        killers.append(killer)
         return handle
 
-    yield with_deaths
+    yield with_kills
+    for killer in killers:
+        killer.join(timeout=60)
     serve.delete(app_name)
 
 
-def test_a_replica_dying_mid_shard_is_replaced_and_the_shard_resent(dying_scorer, ray_cluster, job):
-    statistics, scoring = _score(dying_scorer(1), ray_cluster.serving, job)
+def test_a_replica_killed_mid_shard_is_replaced_and_the_shard_resent(stalling_scorer, ray_cluster, job):
+    statistics, scoring = _score(stalling_scorer(1), ray_cluster.serving, job)
     # The request on the dead replica fails with ActorDiedError and the driver sends it again; requests
     # still queued in the router are rerouted by Serve itself.
     assert scoring.resent_shards == 1
     _assert_equal_to_core(statistics, job[-1])
 
 
-def test_a_shard_that_keeps_losing_its_replica_fails_with_a_clear_error(dying_scorer, ray_cluster, job):
-    # One shard, so that both deaths fall on it.
+def test_a_shard_that_keeps_losing_its_replica_fails_with_a_clear_error(stalling_scorer, ray_cluster, job):
+    # One shard, so that both kills fall on it.
     serving = ray_cluster.serving.model_copy(update={"max_shard_retries": 1, "shard_size": 40})
     with pytest.raises(RuntimeError, match=r"shard 0 \(40 examples\) lost its replica 2 times; giving up"):
-        _score(dying_scorer(2), serving, job)
+        _score(stalling_scorer(2), serving, job)
 
 
 def test_a_bad_shard_request_gets_a_clear_error_and_no_retry(influence_handle, ray_cluster, job):
