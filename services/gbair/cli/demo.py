@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 import csv
+import signal
+import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -34,13 +36,18 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--backend", default="ray", choices=["ray", "local"],
+                        help="where rounds run: a local Ray cluster, or inside the coordinator process")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     files = _write_upload_files(args, args.out / "upload")
-    settings = {"models": [args.model], "max_concurrent_jobs": 1}
+    settings = {"models": [args.model], "max_concurrent_jobs": 1, "backend": args.backend}
+    # SIGTERM must unwind through the with-block below, so that the coordinator, its Redis and its Ray
+    # cluster are stopped too instead of being left running.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     console.print("starting a local coordinator (gRPC, Redis)...")
     with LocalCoordinator(args.out / "state", settings) as coordinator, GbairClient(coordinator.target, coordinator.token) as client:
         console.print(f"coordinator on {coordinator.target}; log: {coordinator.log_path}")

@@ -1,0 +1,68 @@
+"""`gbair demo`, the README's run command, as a user runs it: a separate process that starts its own
+coordinator and Redis, runs a job through the gRPC API and writes its report; and SIGTERM stops all of it.
+Rounds run in the coordinator process (`--backend local`); tests/on_ray covers the coordinator on Ray."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+
+def _demo(out: Path, model_dir: Path, **popen) -> subprocess.Popen:
+    command = [
+        sys.executable, "-m", "gbair.cli", "demo", "--out", str(out), "--model", str(model_dir),
+        "--backend", "local", "--train-size", "60", "--val-size", "30", "--rounds", "1",
+    ]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _processes_naming(path: Path) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command_line = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if str(path) in command_line:
+                pids.append(int(entry.name))
+    return pids
+
+
+def test_demo_runs_a_job_through_the_service_and_writes_its_report(tmp_path, tiny_model_dir):
+    out = tmp_path / "demo"
+    demo = _demo(out, tiny_model_dir)
+    output, _ = demo.communicate(timeout=600)
+    assert demo.returncode == 0, output
+    report = json.loads((out / "report.json").read_text())
+    assert [r["round"] for r in report["rounds"]] == [0, 1]
+    assert report["rounds"][0]["train_size"] == 60
+    assert (out / "accuracy.png").read_bytes().startswith(b"\x89PNG")
+    assert "submitted job" in output and "report:" in output
+
+
+def test_sigterm_stops_the_demo_with_its_coordinator_and_redis(tmp_path, tiny_model_dir):
+    out = tmp_path / "demo"
+    demo = _demo(out, tiny_model_dir)
+    for line in demo.stdout:
+        if line.startswith("submitted job"):
+            break
+    else:
+        raise AssertionError(f"the demo ended before submitting, with {demo.wait()}")
+    coordinators = _processes_naming(out / "state" / "coordinator.yaml")
+    redis_pid = int((out / "state" / "redis" / "redis.pid").read_text())
+    assert coordinators and _alive(redis_pid)
+
+    demo.send_signal(signal.SIGTERM)
+    assert demo.wait(timeout=120) == 128 + signal.SIGTERM
+    assert not any(_alive(pid) for pid in [*coordinators, redis_pid])
