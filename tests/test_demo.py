@@ -15,7 +15,9 @@ def _demo(out: Path, model_dir: Path, **popen) -> subprocess.Popen:
         sys.executable, "-m", "gbair.cli", "demo", "--out", str(out), "--model", str(model_dir),
         "--backend", "local", "--train-size", "60", "--val-size", "30", "--rounds", "1",
     ]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
+    # With the fault handler on, SIGABRT makes the demo and its coordinator print every thread's stack.
+    environment = {**os.environ, "PYTHONFAULTHANDLER": "1"}
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment, **popen)
 
 
 def _alive(pid: int) -> bool:
@@ -64,5 +66,18 @@ def test_sigterm_stops_the_demo_with_its_coordinator_and_redis(tmp_path, tiny_mo
     assert coordinators and _alive(redis_pid)
 
     demo.send_signal(signal.SIGTERM)
-    assert demo.wait(timeout=120) == 128 + signal.SIGTERM
+    try:
+        returncode = demo.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(_stacks_of_a_hung_demo(demo, coordinators, out)) from None
+    assert returncode == 128 + signal.SIGTERM
     assert not any(_alive(pid) for pid in [*coordinators, redis_pid])
+
+
+def _stacks_of_a_hung_demo(demo: subprocess.Popen, coordinators: list[int], out: Path) -> str:
+    for pid in [*coordinators, demo.pid]:
+        if _alive(pid):
+            os.kill(pid, signal.SIGABRT)
+    output, _ = demo.communicate(timeout=30)
+    coordinator_log = (out / "state" / "coordinator.log").read_text(errors="replace")
+    return f"SIGTERM did not stop the demo in 120 s.\ndemo:\n{output}\ncoordinator log:\n{coordinator_log[-20000:]}"

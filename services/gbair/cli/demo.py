@@ -8,7 +8,11 @@ import argparse
 import csv
 import signal
 import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
+from typing import TypeVar
 
 from rich.console import Console
 
@@ -20,6 +24,9 @@ from gbair.core.config import DEFAULT_MODEL
 from gbair.core.data import NAMED_SETS, TextDataset, load_splits
 from gbair.core.report import RecoveryReport
 from gbair.v1 import gbair_pb2 as pb
+
+T = TypeVar("T")
+WORKER_GRACE_S = 5.0
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
@@ -51,13 +58,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     console.print("starting a local coordinator (gRPC, Redis)...")
     with LocalCoordinator(args.out / "state", settings) as coordinator, GbairClient(coordinator.target, coordinator.token) as client:
         console.print(f"coordinator on {coordinator.target}; log: {coordinator.log_path}")
-        dataset = client.upload_dataset(args.data, files["train"], files["validation"], files["test"])
-        console.print(f"uploaded {args.data}: {dataset.train_size} train, {dataset.validation_size} validation, "
-                      f"{dataset.test_size} test (data set {dataset.dataset_id})")
-        job = client.submit(pb.JobSpec(dataset_id=dataset.dataset_id, model=args.model, rounds=args.rounds,
-                                       corrupt=args.corrupt, seed=args.seed))
-        console.print(f"submitted job {job.job_id}")
-        job = follow(client, job.job_id, console)
+        job = _on_worker_thread(lambda: _run_job(args, files, client, console), interrupt=client.close)
     if job.status != pb.SUCCEEDED:
         console.print(f"[red]the job ended {pb.JobStatus.Name(job.status).lower()}[/red]: {job.error}")
         return 1
@@ -66,6 +67,39 @@ def run(args: argparse.Namespace, console: Console) -> int:
     plot = plot_rounds(report, args.out / "accuracy.png")
     console.print(f"report: {report_path}\nplot: {plot}")
     return 0
+
+
+def _run_job(args: argparse.Namespace, files: dict[str, Path], client: GbairClient, console: Console) -> pb.Job:
+    dataset = client.upload_dataset(args.data, files["train"], files["validation"], files["test"])
+    console.print(f"uploaded {args.data}: {dataset.train_size} train, {dataset.validation_size} validation, "
+                  f"{dataset.test_size} test (data set {dataset.dataset_id})")
+    job = client.submit(pb.JobSpec(dataset_id=dataset.dataset_id, model=args.model, rounds=args.rounds,
+                                   corrupt=args.corrupt, seed=args.seed))
+    console.print(f"submitted job {job.job_id}")
+    return follow(client, job.job_id, console)
+
+
+def _on_worker_thread(work: Callable[[], T], interrupt: Callable[[], None]) -> T:
+    """Run `work` on a daemon thread while this one waits. SIGTERM's SystemExit and Ctrl-C's
+    KeyboardInterrupt then arrive in this wait, a known point, instead of anywhere inside gRPC or rich,
+    whose locks an exception raised at the wrong moment can leave held. `interrupt` makes the work fail
+    fast, so that its progress bars are taken down before the coordinator is stopped."""
+    outcome: Future[T] = Future()
+
+    def target() -> None:
+        try:
+            outcome.set_result(work())
+        except BaseException as error:  # handed to the waiting thread, which re-raises it
+            outcome.set_exception(error)
+
+    worker = threading.Thread(target=target, name="gbair-demo", daemon=True)
+    worker.start()
+    try:
+        return outcome.result()
+    except (SystemExit, KeyboardInterrupt):
+        interrupt()
+        worker.join(timeout=WORKER_GRACE_S)
+        raise
 
 
 def _write_upload_files(args: argparse.Namespace, folder: Path) -> dict[str, Path]:
