@@ -15,7 +15,7 @@ from labeled_files import write_dataset_files
 from test_service import TOKEN_A, coordinator_settings
 
 
-def _run_job(state_dir, settings: dict, files) -> dict:
+def run_job_to_the_end(state_dir, settings: dict, files) -> dict:
     with LocalCoordinator(state_dir, settings) as coordinator, GbairClient(coordinator.target, TOKEN_A) as client:
         dataset = client.upload_dataset("reviews", files["train"], files["validation"], files["test"])
         job = client.submit(pb.JobSpec(dataset_id=dataset.dataset_id, corrupt=0.25, seed=1, rounds=1))
@@ -36,8 +36,8 @@ def test_a_job_on_ray_flags_what_the_in_process_backend_flags(
         "serving": ray_cluster.serving.model_dump(),
     })
     in_process = coordinator_settings(redis_url, tiny_model_dir)
-    ray_report = _run_job(tmp_path / "ray", on_ray, files)
-    local_report = _run_job(tmp_path / "local", in_process, files)
+    ray_report = run_job_to_the_end(tmp_path / "ray", on_ray, files)
+    local_report = run_job_to_the_end(tmp_path / "local", in_process, files)
 
     assert ray_report["rounds"][0]["flagged_ids"] == local_report["rounds"][0]["flagged_ids"]
     assert len(ray_report["rounds"][0]["flagged_ids"]) == 4

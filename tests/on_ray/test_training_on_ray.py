@@ -1,4 +1,5 @@
-"""Prompt-tuning on Ray Train: one worker reproduces core's training exactly; two share every batch."""
+"""Prompt-tuning on Ray Train: one worker reproduces core's training exactly; two share every batch; workers
+ask for the custom resource that keeps them on their worker group."""
 
 from pathlib import Path
 
@@ -8,7 +9,8 @@ from gbair.core.data import corrupt_labels
 from gbair.core.evaluation import accuracy, predict_probabilities
 from gbair.core.model import PetClassifier, encode
 from gbair.core.training import train_classifier
-from gbair.distributed.trainer import train_on_ray
+from gbair.distributed.config import RayConfig
+from gbair.distributed.trainer import train_on_ray, worker_resources
 from test_training import separable
 
 LABELS = ["negative", "positive"]
@@ -48,3 +50,11 @@ def test_two_workers_share_each_batch_and_train_comparably(ray_cluster, tiny_con
         classifier.load_pet_state(state)
         accuracies.append(accuracy(predict_probabilities(classifier, train), train.labels))
     assert abs(accuracies[0] - accuracies[1]) <= 1 / len(train)
+
+
+def test_workers_ask_for_their_custom_resource_beside_a_cpu_or_a_gpu():
+    assert worker_resources(RayConfig()) is None  # Ray Train's default: one CPU, or one GPU
+    assert worker_resources(RayConfig(train_resources={"gbair-train": 1})) == {"CPU": 1.0, "gbair-train": 1.0}
+    assert worker_resources(RayConfig(train_resources={"gbair-train": 1}, use_gpu=True)) == {"GPU": 1.0, "gbair-train": 1.0}
+    # A local cluster announces enough of them for every worker, or training would wait forever.
+    assert RayConfig(num_workers=2, train_resources={"gbair-train": 1}).local_custom_resources == {"gbair-train": 2.0}

@@ -71,6 +71,12 @@ _ENVIRONMENT = {
     "GBAIR_TLS_KEY": "tls_key",
     "GBAIR_MAX_CONCURRENT_JOBS": "max_concurrent_jobs",
 }
+# ... and over its `ray` section: what differs between a CPU and a GPU deployment of the same settings file.
+_RAY_ENVIRONMENT = {
+    "GBAIR_RAY_ADDRESS": "address",
+    "GBAIR_RAY_USE_GPU": "use_gpu",
+    "GBAIR_RAY_STORAGE_PATH": "storage_path",
+}
 
 
 def load_settings(path: Path | None = None, environ: dict[str, str] | None = None, **overrides) -> CoordinatorSettings:
@@ -80,8 +86,9 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping of settings")
     data.update({field: environ[name] for name, field in _ENVIRONMENT.items() if environ.get(name)})
-    if environ.get("GBAIR_RAY_ADDRESS"):
-        data["ray"] = {**data.get("ray", {}), "address": environ["GBAIR_RAY_ADDRESS"]}
+    ray_overrides = {field: environ[name] for name, field in _RAY_ENVIRONMENT.items() if environ.get(name)}
+    if ray_overrides:
+        data["ray"] = {**data.get("ray", {}), **ray_overrides}
     if environ.get("GBAIR_TOKENS"):
         data["tokens"] = [*data.get("tokens", []), *parse_tokens(environ["GBAIR_TOKENS"])]
     data.update({key: value for key, value in overrides.items() if value is not None})

@@ -35,7 +35,12 @@ def connect(config: RayConfig) -> bool:
             if os.environ.get("RAY_AUTH_MODE", "").lower() == "disabled":
                 logger.warning("RAY_AUTH_MODE=disabled: the local Ray cluster accepts unauthenticated requests")
             # Worker logs stay in the session's log folder instead of burying the progress bars.
-            ray.init(num_cpus=config.logical_cpus, include_dashboard=config.include_dashboard, log_to_driver=False)
+            ray.init(
+                num_cpus=config.logical_cpus,
+                resources=config.local_custom_resources,
+                include_dashboard=config.include_dashboard,
+                log_to_driver=False,
+            )
             return True
         ray.init(address=config.address, log_to_driver=False)
         return False

@@ -39,6 +39,11 @@ class RayConfig(_Settings):
     )
     num_workers: int = Field(1, ge=1, description="Ray Train workers; each takes its share of every batch.")
     use_gpu: bool = False
+    train_resources: dict[str, float] = Field(
+        default_factory=dict,
+        description="Custom Ray resources each training worker asks for, beside its CPU (or GPU): on KubeRay "
+        "{'gbair-train': 1} keeps training on the worker group that announces it.",
+    )
     storage_path: str = Field(
         str(Path(tempfile.gettempdir()) / "gbair-checkpoints"),
         description="Where checkpoints go; every node must read it: a shared folder or a URI such as s3://bucket/path.",
@@ -53,3 +58,8 @@ class RayConfig(_Settings):
         CPUs that idle replicas hold."""
         needed = self.num_workers + self.serving.max_replicas * self.serving.cpus_per_replica
         return max(os.cpu_count() or 1, math.ceil(needed))
+
+    @property
+    def local_custom_resources(self) -> dict[str, float]:
+        """What a local cluster announces of `train_resources`, so that training asking for them can start."""
+        return {name: amount * self.num_workers for name, amount in self.train_resources.items()}

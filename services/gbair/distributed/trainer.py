@@ -42,7 +42,11 @@ def train_on_ray(
             "train": train,
         },
         torch_config=TorchConfig(backend="nccl" if ray_config.use_gpu else "gloo"),
-        scaling_config=ScalingConfig(num_workers=ray_config.num_workers, use_gpu=ray_config.use_gpu),
+        scaling_config=ScalingConfig(
+            num_workers=ray_config.num_workers,
+            use_gpu=ray_config.use_gpu,
+            resources_per_worker=worker_resources(ray_config),
+        ),
         run_config=RunConfig(
             name=f"gbair-train-{uuid.uuid4().hex[:12]}",
             storage_path=ray_config.storage_path,
@@ -54,6 +58,14 @@ def train_on_ray(
     stored = sorted(result.best_checkpoints, key=lambda pair: pair[1]["step"])
     checkpoints = [read_checkpoint(scheme + checkpoint.path) for checkpoint, _ in stored]
     return TrainingResult(initial_state, checkpoints, config.train.epochs, time.perf_counter() - started)
+
+
+def worker_resources(ray_config: RayConfig) -> dict[str, float] | None:
+    """None keeps Ray Train's default (one CPU, or one GPU); custom resources are asked for beside it."""
+    if not ray_config.train_resources:
+        return None
+    device = {"GPU": 1.0} if ray_config.use_gpu else {"CPU": 1.0}
+    return {**device, **ray_config.train_resources}
 
 
 def _train_worker(loop: dict[str, Any]) -> None:
