@@ -18,6 +18,7 @@ from sklearn.metrics import roc_auc_score
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 CURVE_POINTS = 101
 """Fractions of the training set inspected at which the flips-found curve is sampled: 0, 0.01, ..., 1."""
@@ -89,6 +90,7 @@ def line_plot(
     ylabel: str,
     diagonal: bool = False,
     log: bool = False,
+    integer_x: bool = False,
 ) -> Path:
     """One line per named (x, y) series; `diagonal` draws y = x (what random inspection finds)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -102,6 +104,8 @@ def line_plot(
     if log:
         axis.set_xscale("log")
         axis.set_yscale("log")
+    if integer_x:
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     axis.set_title(title)
     axis.set_xlabel(xlabel)
     axis.set_ylabel(ylabel)

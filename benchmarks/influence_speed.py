@@ -299,7 +299,7 @@ def plot(run: dict[str, Any], folder: Path) -> None:
     line_plot({"gbair influence pass": ([r["checkpoints"] for r in counts], [r["gbair_s"] for r in counts])},
               folder / "influence-speed-by-checkpoints.png",
               title=f"gbair cost against checkpoints ({counts[0]['size']} training examples)",
-              xlabel="checkpoints", ylabel="seconds")
+              xlabel="checkpoints", ylabel="seconds", integer_x=True)
 
 
 if __name__ == "__main__":

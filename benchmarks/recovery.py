@@ -275,7 +275,7 @@ def plots(summaries: list[dict[str, Any]], folder: Path) -> list[Path]:
         written.append(line_plot(
             series, folder / f"accuracy-rounds-{name}.png",
             title=f"{s['dataset']}, p = {s['corruption']}: test accuracy per G-BAIR round",
-            xlabel="round (0: the corrupted data as given)", ylabel="test accuracy (mean over seeds)",
+            xlabel="round (0: the corrupted data as given)", ylabel="test accuracy (mean over seeds)", integer_x=True,
         ))
     return written
 
