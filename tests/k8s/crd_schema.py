@@ -1,6 +1,6 @@
 """A CustomResourceDefinition's openAPIV3Schema as a JSON Schema that validates the way the API server does.
 
-Three differences from reading the schema as JSON Schema, each a trap (../shared/kuberay-crds/README.md):
+Three differences from reading the schema as JSON Schema, each a trap:
 - `x-kubernetes-int-or-string` fields take an integer or a string;
 - the API server fills in `default`s before it validates, so a required field with a default is optional;
 - unknown fields are rejected (strict field validation), except under `x-kubernetes-preserve-unknown-fields`.

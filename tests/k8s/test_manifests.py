@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 import time
@@ -27,12 +26,12 @@ from gbair.coordinator.local import free_port
 from gbair.coordinator.settings import load_settings
 from gbair.coordinator.store import Store
 from k8s.crd_schema import crd_validator
-from k8s.kustomize import RenderError, render, render_subset, render_with_kubectl
+from k8s.rendering import RenderError, render
 from serve_configs import check_influence_application
 
 ROOT = Path(__file__).parents[2]
 OVERLAYS = ROOT / "k8s" / "overlays"
-CRDS = ROOT.parent / "shared" / "kuberay-crds"
+CRDS = Path(__file__).parent / "kuberay-crds"
 # The oldest Kubernetes the manifests claim (gRPC probes are GA from 1.27) and the newest bundled schema.
 KUBERNETES_VERSIONS = ("1.29", kubernetes_validate.utils.latest_version())
 RAY_KINDS = {"RayService": "ray.io_rayservices.yaml", "RayCluster": "ray.io_rayclusters.yaml"}
@@ -118,15 +117,6 @@ def announced_resources(group: dict) -> dict[str, float]:
 @pytest.mark.parametrize("overlay", ["cpu", "gpu"])
 def test_each_overlay_renders_every_part(overlay):
     assert {d["kind"] for d in rendered(overlay)} == EXPECTED_KINDS
-
-
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
-@pytest.mark.parametrize("overlay", ["cpu", "gpu"])
-def test_the_subset_renderer_renders_what_kubectl_does(overlay):
-    def by_name(documents):
-        return {(d["kind"], d["metadata"]["name"]): d for d in documents}
-
-    assert by_name(render_subset(OVERLAYS / overlay)) == by_name(render_with_kubectl(OVERLAYS / overlay))
 
 
 # --- validity ------------------------------------------------------------------------------------------
@@ -399,5 +389,3 @@ def test_an_overlay_whose_patch_misses_fails_to_render(tmp_path):
     ))
     with pytest.raises(RenderError):
         render(tmp_path)
-    with pytest.raises(RenderError):
-        render_subset(tmp_path)

@@ -21,7 +21,7 @@ from gbair.coordinator.local import free_port
 from labeled_files import write_dataset_files
 from on_ray.test_service_on_ray import run_job_to_the_end
 from test_service import TOKEN_A, coordinator_settings
-from k8s.kustomize import render
+from k8s.rendering import render
 
 OVERLAY = Path(__file__).parents[2] / "k8s" / "overlays" / "cpu"
 
