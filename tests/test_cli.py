@@ -71,7 +71,7 @@ def test_bad_input_exits_with_a_message_naming_file_and_row(tmp_path, capsys):
     train = write_csv(tmp_path / "broken.csv", rows)
     code = main(["recover", "--data", str(train), "--out", str(tmp_path / "out")])
     assert code == 2
-    message = capsys.readouterr().out
+    message = capsys.readouterr().err
     assert "broken.csv" in message and "row 5" in message and "empty" in message
     assert not (tmp_path / "out").exists()
 
@@ -79,7 +79,7 @@ def test_bad_input_exits_with_a_message_naming_file_and_row(tmp_path, capsys):
 def test_bad_setting_is_rejected_before_any_work(tmp_path, capsys):
     code = main(["recover", "--data", "sst2", "--epochs", "0", "--out", str(tmp_path / "out")])
     assert code == 2
-    assert "epochs" in capsys.readouterr().out
+    assert "epochs" in capsys.readouterr().err
 
 
 def test_suspects_file_lists_flagged_examples_with_their_text(recovered):

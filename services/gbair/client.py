@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,6 +52,10 @@ class GbairClient:
         suffix = Path(train).suffix.lower()
         if suffix not in FORMATS:
             raise ValueError(f"{train}: expected a .csv or .jsonl file")
+        # Checked before the call: a file that fails to open inside the request stream only cancels it.
+        for path in files.values():
+            if path is not None and not Path(path).is_file():
+                raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path))
 
         def requests() -> Iterator[pb.UploadDatasetRequest]:
             yield pb.UploadDatasetRequest(info=pb.DatasetInfo(name=name, format=FORMATS[suffix], columns=columns))

@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from gbair.cli.errors import CommandError
 from gbair.client import GbairClient
 
 DEFAULT_TARGET = "127.0.0.1:50051"
@@ -22,5 +23,5 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
 
 def connect(args: argparse.Namespace) -> GbairClient:
     if not args.token:
-        raise SystemExit("gbair: no token; pass --token or set GBAIR_TOKEN")
+        raise CommandError("no token; pass --token or set GBAIR_TOKEN")
     return GbairClient(args.target, args.token, tls_ca=args.tls_ca)

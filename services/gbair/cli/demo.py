@@ -16,6 +16,8 @@ from typing import TypeVar
 
 from rich.console import Console
 
+from gbair.cli.errors import as_command_error
+from gbair.cli.extras import require
 from gbair.cli.following import follow
 from gbair.cli.plots import plot_rounds
 from gbair.client import GbairClient
@@ -30,10 +32,7 @@ WORKER_GRACE_S = 5.0
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
-    parser = subcommands.add_parser(
-        "demo", help="Start a local coordinator and Redis, run one job through the gRPC API, write a report.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    parser = subcommands.add_parser("demo", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--out", type=Path, required=True, help="report.json, accuracy.png, the state folder")
     parser.add_argument("--data", default="sst2", choices=list(NAMED_SETS))
     parser.add_argument("--data-dir", type=Path, default=None, help="where named sets live (env GBAIR_DATA_DIR)")
@@ -49,8 +48,11 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
+    if args.backend == "ray":
+        require("ray", "demo --backend ray")
     args.out.mkdir(parents=True, exist_ok=True)
-    files = _write_upload_files(args, args.out / "upload")
+    with as_command_error(ValueError):  # DataError among them
+        files = _write_upload_files(args, args.out / "upload")
     settings = {"models": [args.model], "max_concurrent_jobs": 1, "backend": args.backend}
     # SIGTERM must unwind through the with-block below, so that the coordinator, its Redis and its Ray
     # cluster are stopped too instead of being left running.

@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import grpc
 from rich.console import Console
 
 from gbair.cli.connection import add_connection_options, connect
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
-    parser = subcommands.add_parser("export", help="Download the cleaned data set and the best adapter.")
+    parser = subcommands.add_parser("export")
     add_connection_options(parser)
     parser.add_argument("job_id")
     parser.add_argument("--out", type=Path, required=True, help="writes OUT/cleaned/ and OUT/adapter/")
@@ -21,11 +20,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, console: Console) -> int:
     with connect(args) as client:
-        try:
-            cleaned = client.export_cleaned(args.job_id, args.out / "cleaned")
-            adapter = client.export_adapter(args.job_id, args.out / "adapter")
-        except grpc.RpcError as error:
-            console.print(f"[red]error:[/red] {error.code().name}: {error.details()}")
-            return 1
+        cleaned = client.export_cleaned(args.job_id, args.out / "cleaned")
+        adapter = client.export_adapter(args.job_id, args.out / "adapter")
     console.print(f"cleaned training set: {', '.join(map(str, cleaned))}\nadapter: {args.out / 'adapter'} ({len(adapter)} files)")
     return 0

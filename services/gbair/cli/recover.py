@@ -8,14 +8,16 @@ import dataclasses
 from pathlib import Path
 from typing import get_args
 
-from pydantic import ValidationError
 from rich.console import Console
 
 from gbair.cli.display import ProgressBars, round_table
+from gbair.cli.errors import as_command_error
+from gbair.cli.extras import require
 from gbair.cli.plots import plot_rounds
+from gbair.cli.quiet_libraries import quiet_engine_libraries
 from gbair.core.artifacts import write_artifacts
 from gbair.core.config import CleaningAction, GbairConfig, ScoringMethod
-from gbair.core.data import NAMED_SETS, ColumnNames, DataError, corrupt_labels, load_splits
+from gbair.core.data import NAMED_SETS, ColumnNames, corrupt_labels, load_splits
 from gbair.core.recovery import Recovery
 from gbair.distributed.config import RayConfig
 
@@ -25,11 +27,7 @@ NAMED_SET_SIZES = (2000, 400)
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
-    parser = subcommands.add_parser(
-        "recover",
-        help="Train, find mislabeled examples with influence, clean, retrain; write report.json.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    parser = subcommands.add_parser("recover", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     data = parser.add_argument_group("data")
     data.add_argument("--data", default="sst2", help=f"{', '.join(NAMED_SETS)}, or a .csv/.jsonl training file")
     data.add_argument("--data-dir", type=Path, default=None, help="where named sets live (env GBAIR_DATA_DIR)")
@@ -99,8 +97,11 @@ def build_config(args: argparse.Namespace) -> GbairConfig:
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    try:
-        config = build_config(args)
+    quiet_engine_libraries()
+    if args.ray is not None:
+        require("ray", "recover --ray")
+    config = build_config(args)
+    with as_command_error(ValueError):  # DataError among them
         splits = load_splits(
             args.data,
             data_dir=args.data_dir,
@@ -111,9 +112,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
             test_path=args.test_data,
             columns=_columns(args),
         )
-    except (ValidationError, DataError, ValueError, FileNotFoundError) as error:
-        console.print(f"[red]error:[/red] {error}")
-        return 2
+    # Made before any work, so that an output folder that cannot be written stops the run at once.
+    args.out.mkdir(parents=True, exist_ok=True)
     corrupted_ids: list[str] = []
     if args.corrupt:
         train, corrupted_ids = corrupt_labels(splits.train, args.corrupt, seed=args.seed)
@@ -129,11 +129,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
             from gbair.distributed.backend import ray_backend
             from gbair.distributed.cluster import ClusterAccessError
 
-            try:
+            with as_command_error(ClusterAccessError):
                 backend = stack.enter_context(ray_backend(config, _ray_config(args)))
-            except (ValidationError, ClusterAccessError) as error:
-                console.print(f"[red]error:[/red] {error}")
-                return 2
         recovery = Recovery(splits, config, backend=backend)
         console.print(f"model: {config.model.name_or_path} ({recovery.classifier.kind}), "
                       f"{recovery.classifier.num_trainable:,} trainable PET parameters")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-import grpc
 from rich.console import Console
 
 from gbair.cli.connection import add_connection_options, connect
@@ -12,29 +11,28 @@ from gbair.v1 import gbair_pb2 as pb
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
-    parser = subcommands.add_parser("review", help="Accept, reject or relabel a job's suspects.")
+    parser = subcommands.add_parser("review")
     add_connection_options(parser)
     parser.add_argument("job_id")
     parser.add_argument("--accept", nargs="+", default=[], metavar="ID", help="apply the automatic action")
     parser.add_argument("--reject", nargs="+", default=[], metavar="ID", help="keep as given")
-    parser.add_argument("--set-label", nargs="+", default=[], metavar="ID=LABEL", help="keep with this label")
+    parser.add_argument("--set-label", nargs="+", default=[], type=label_assignment, metavar="ID=LABEL",
+                        help="keep with this label")
     parser.set_defaults(handler=run)
+
+
+def label_assignment(item: str) -> pb.ReviewDecision:
+    example_id, separator, label = item.partition("=")
+    if not (example_id and separator and label):
+        raise argparse.ArgumentTypeError(f"takes ID=LABEL, got '{item}'")
+    return pb.ReviewDecision(example_id=example_id, decision=pb.SET_LABEL, label=label)
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
     decisions = [pb.ReviewDecision(example_id=i, decision=pb.ACCEPT) for i in args.accept]
     decisions += [pb.ReviewDecision(example_id=i, decision=pb.REJECT) for i in args.reject]
-    for item in args.set_label:
-        example_id, separator, label = item.partition("=")
-        if not separator:
-            console.print(f"[red]error:[/red] --set-label takes ID=LABEL, got '{item}'")
-            return 2
-        decisions.append(pb.ReviewDecision(example_id=example_id, decision=pb.SET_LABEL, label=label))
+    decisions += args.set_label
     with connect(args) as client:
-        try:
-            recorded = client.review(args.job_id, decisions)
-        except grpc.RpcError as error:
-            console.print(f"[red]error:[/red] {error.code().name}: {error.details()}")
-            return 1
+        recorded = client.review(args.job_id, decisions)
     console.print(f"recorded {recorded} decisions")
     return 0

@@ -5,18 +5,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import socket
 from pathlib import Path
 
-from pydantic import ValidationError
+import redis
+import yaml
 from rich.console import Console
 
+from gbair.cli.errors import CommandError, as_command_error
+from gbair.cli.extras import require
+from gbair.cli.quiet_libraries import quiet_engine_libraries
 from gbair.coordinator.server import serve
 from gbair.coordinator.settings import load_settings
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser = subcommands.add_parser(
-        "serve", help="Run the coordinator: the gRPC API, with job state in Redis.",
+        "serve",
         description="Settings come from --config (YAML), then GBAIR_* environment variables, then these options. "
         "Without a Redis URL a local redis-server is started in the state folder.",
     )
@@ -29,18 +34,31 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    try:
+    quiet_engine_libraries()
+    with as_command_error(ValueError, yaml.YAMLError):
         settings = load_settings(
             args.config, listen=args.listen, redis_url=args.redis_url, state_dir=args.state_dir,
             max_concurrent_jobs=args.max_concurrent_jobs,
         )
-    except (ValidationError, ValueError, OSError) as error:
-        console.print(f"[red]error:[/red] {error}")
-        return 2
+    startup_errors: tuple[type[Exception], ...] = (ValueError, redis.RedisError)
+    if settings.backend == "ray":
+        require("ray", "serve with backend: ray")
+        from gbair.distributed.cluster import ClusterAccessError  # imports Ray, there only with the ray extra
+
+        startup_errors += (ClusterAccessError,)
+    check_can_listen(settings.listen)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
+    with as_command_error(*startup_errors):
         asyncio.run(serve(settings))
-    except ValueError as error:
-        console.print(f"[red]error:[/red] {error}")
-        return 2
     return 0
+
+
+def check_can_listen(listen: str) -> None:
+    """Fail with one line where the gRPC server would not: its core logs errors of its own before it
+    raises, and on Linux shares a port another server listens on (SO_REUSEPORT)."""
+    host, _, port = listen.rpartition(":")
+    try:
+        with socket.create_server((host.strip("[]"), int(port))):
+            pass
+    except (OSError, ValueError) as error:
+        raise CommandError(f"cannot listen on {listen}: {error}") from error

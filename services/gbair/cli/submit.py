@@ -6,17 +6,17 @@ import argparse
 from pathlib import Path
 from typing import get_args
 
-import grpc
 from rich.console import Console
 
 from gbair.cli.connection import add_connection_options, connect
+from gbair.cli.errors import as_command_error
 from gbair.cli.following import follow
 from gbair.core.config import CleaningAction, ScoringMethod
 from gbair.v1 import gbair_pb2 as pb
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
-    parser = subcommands.add_parser("submit", help="Upload a data set and queue a job on the coordinator.")
+    parser = subcommands.add_parser("submit")
     add_connection_options(parser)
     data = parser.add_argument_group("data")
     source = data.add_mutually_exclusive_group(required=True)
@@ -57,22 +57,19 @@ SPEC_OPTIONS = (
 
 def run(args: argparse.Namespace, console: Console) -> int:
     with connect(args) as client:
-        try:
-            dataset_id = args.dataset_id
-            if args.data is not None:
-                columns = pb.ColumnNames(text=args.text_column, text_pair=args.text_pair_column,
-                                         label=args.label_column, id=args.id_column)
+        dataset_id = args.dataset_id
+        if args.data is not None:
+            columns = pb.ColumnNames(text=args.text_column, text_pair=args.text_pair_column,
+                                     label=args.label_column, id=args.id_column)
+            with as_command_error(ValueError):
                 dataset = client.upload_dataset(args.name or args.data.stem, args.data, args.val_data, args.test_data, columns)
-                console.print(f"data set {dataset.dataset_id}: {dataset.train_size} train, "
-                              f"{dataset.validation_size} validation, {dataset.test_size} test")
-                dataset_id = dataset.dataset_id
-            spec = {k: getattr(args, k) for k in SPEC_OPTIONS if getattr(args, k) is not None}
-            job = client.submit(pb.JobSpec(dataset_id=dataset_id, **spec), args.request_id)
-            console.print(f"job {job.job_id} {pb.JobStatus.Name(job.status).lower()}")
-            if args.watch:
-                job = follow(client, job.job_id, console)
-                return 0 if job.status == pb.SUCCEEDED else 1
-        except grpc.RpcError as error:
-            console.print(f"[red]error:[/red] {error.code().name}: {error.details()}")
-            return 1
+            console.print(f"data set {dataset.dataset_id}: {dataset.train_size} train, "
+                          f"{dataset.validation_size} validation, {dataset.test_size} test")
+            dataset_id = dataset.dataset_id
+        spec = {k: getattr(args, k) for k in SPEC_OPTIONS if getattr(args, k) is not None}
+        job = client.submit(pb.JobSpec(dataset_id=dataset_id, **spec), args.request_id)
+        console.print(f"job {job.job_id} {pb.JobStatus.Name(job.status).lower()}")
+        if args.watch:
+            job = follow(client, job.job_id, console)
+            return 0 if job.status == pb.SUCCEEDED else 1
     return 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import itertools
 
-import grpc
 from rich.console import Console
 from rich.table import Table
 
@@ -14,7 +13,7 @@ from gbair.v1 import gbair_pb2 as pb
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
-    parser = subcommands.add_parser("suspects", help="List the examples a job flagged.")
+    parser = subcommands.add_parser("suspects")
     add_connection_options(parser)
     parser.add_argument("job_id")
     parser.add_argument("--limit", type=int, default=50, help="show at most this many")
@@ -26,13 +25,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
     for column in ("round", "rank", "id", "score", "given", "suggested", "decision", "text"):
         table.add_column(column)
     with connect(args) as client:
-        try:
-            for s in itertools.islice(client.suspects(args.job_id), args.limit):
-                decision = "" if s.decision == pb.DECISION_UNSPECIFIED else pb.Decision.Name(s.decision).lower()
-                table.add_row(str(s.round), str(s.rank), s.example_id, f"{s.score:.4g}", s.given_label,
-                              s.suggested_label, f"{decision} {s.decided_label}".strip(), s.text[:60])
-        except grpc.RpcError as error:
-            console.print(f"[red]error:[/red] {error.code().name}: {error.details()}")
-            return 1
+        for s in itertools.islice(client.suspects(args.job_id), args.limit):
+            decision = "" if s.decision == pb.DECISION_UNSPECIFIED else pb.Decision.Name(s.decision).lower()
+            table.add_row(str(s.round), str(s.rank), s.example_id, f"{s.score:.4g}", s.given_label,
+                          s.suggested_label, f"{decision} {s.decided_label}".strip(), s.text[:60])
     console.print(table)
     return 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-import grpc
 from rich.console import Console
 
 from gbair.cli.connection import add_connection_options, connect
@@ -13,7 +12,7 @@ from gbair.v1 import gbair_pb2 as pb
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
-    parser = subcommands.add_parser("watch", help="Follow a job's progress until it ends.")
+    parser = subcommands.add_parser("watch")
     add_connection_options(parser)
     parser.add_argument("job_id")
     parser.set_defaults(handler=run)
@@ -21,9 +20,5 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, console: Console) -> int:
     with connect(args) as client:
-        try:
-            job = follow(client, args.job_id, console)
-        except grpc.RpcError as error:
-            console.print(f"[red]error:[/red] {error.code().name}: {error.details()}")
-            return 1
+        job = follow(client, args.job_id, console)
     return 0 if job.status == pb.SUCCEEDED else 1

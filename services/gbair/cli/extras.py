@@ -1,0 +1,35 @@
+"""The optional extras of pyproject.toml as the command line sees them: whether one is installed, and the
+error that names the extra a command needs."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from gbair.cli.errors import CommandError
+
+# Each extra's own top-level modules. The extras nest: service has engine's too, ray has service's.
+EXTRA_MODULES = {
+    "engine": ("torch", "transformers", "peft", "numpy", "cleanlab", "gguf", "safetensors", "matplotlib"),
+    "service": ("redis", "grpc_health", "grpc_reflection"),
+    "ray": ("ray",),
+}
+EXTRAS = tuple(EXTRA_MODULES)
+
+
+class MissingExtra(CommandError):
+    def __init__(self, command: str, extra: str):
+        super().__init__(f"gbair {command} needs the {extra} extra: pip install 'gbair[{extra}]'")
+
+
+def installed(extra: str | None) -> bool:
+    """Whether `extra` (None: the base install) and the extras it includes are installed. Looks for the
+    modules without importing them, which would cost seconds for torch."""
+    if extra is None:
+        return True
+    included = EXTRAS[: EXTRAS.index(extra) + 1]
+    return all(importlib.util.find_spec(module) is not None for name in included for module in EXTRA_MODULES[name])
+
+
+def require(extra: str | None, command: str) -> None:
+    if not installed(extra):
+        raise MissingExtra(command, extra)
