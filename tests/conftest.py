@@ -92,3 +92,25 @@ def tiny_model_dir(tmp_path_factory, minilm_tokenizer) -> Path:
     _tiny_bert(len(minilm_tokenizer)).save_pretrained(folder)
     minilm_tokenizer.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def live_coordinator(tmp_path_factory, redis_url, tiny_model_dir):
+    """A coordinator that runs small jobs on the tiny model in its own process, for tests that run the
+    command line against it as a user would (`target`, `token`)."""
+    from gbair.coordinator.local import LocalCoordinator
+
+    settings = {
+        "redis_url": redis_url,
+        "redis_prefix": "cli-tests",
+        "models": [str(tiny_model_dir)],
+        "backend": "local",
+        "torch_threads": 1,
+        "job_defaults": {
+            "model": {"num_virtual_tokens": 4, "max_length": 32},
+            "train": {"epochs": 1, "batch_size": 8, "learning_rate": 0.03},
+            "recovery": {"rounds": 1, "budget": 4},
+        },
+    }
+    with LocalCoordinator(tmp_path_factory.mktemp("live-coordinator") / "state", settings) as coordinator:
+        yield coordinator

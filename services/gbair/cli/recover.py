@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 from pathlib import Path
 from typing import get_args
 
 from rich.console import Console
 
-from gbair.cli.display import ProgressBars, round_table
 from gbair.cli.errors import as_command_error
 from gbair.cli.extras import require
-from gbair.cli.plots import plot_rounds
-from gbair.cli.quiet_libraries import quiet_engine_libraries
-from gbair.core.artifacts import write_artifacts
 from gbair.core.config import CleaningAction, GbairConfig, ScoringMethod
 from gbair.core.data import NAMED_SETS, ColumnNames, corrupt_labels, load_splits
-from gbair.core.recovery import Recovery
 from gbair.distributed.config import RayConfig
 
 DEFAULTS = GbairConfig()
@@ -97,7 +91,6 @@ def build_config(args: argparse.Namespace) -> GbairConfig:
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    quiet_engine_libraries()
     if args.ray is not None:
         require("ray", "recover --ray")
     config = build_config(args)
@@ -122,43 +115,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
         f"{splits.name}: {len(splits.train)} train ({len(corrupted_ids)} labels flipped), "
         f"{len(splits.validation)} validation, {len(splits.test) if splits.test else 0} test"
     )
-    with contextlib.ExitStack() as stack:
-        backend = None
-        if args.ray is not None:
-            # Imported here so that runs without --ray do not pay for importing Ray.
-            from gbair.distributed.backend import ray_backend
-            from gbair.distributed.cluster import ClusterAccessError
+    # The engine is imported only now: bad input is reported without waiting seconds for torch.
+    from gbair.cli.recovery_run import run_recovery
 
-            with as_command_error(ClusterAccessError):
-                backend = stack.enter_context(ray_backend(config, _ray_config(args)))
-        recovery = Recovery(splits, config, backend=backend)
-        console.print(f"model: {config.model.name_or_path} ({recovery.classifier.kind}), "
-                      f"{recovery.classifier.num_trainable:,} trainable PET parameters")
-        with ProgressBars(console) as progress:
-            outcome = recovery.run(
-                corrupted_ids,
-                progress=progress,
-                on_round=lambda row: console.print(
-                    f"round {row.round}: val {row.val_accuracy:.4f}, flagged {len(row.flagged_ids)}"
-                ),
-            )
-    artifacts = write_artifacts(outcome, recovery.classifier, splits, args.out)
-    plot = plot_rounds(outcome.report, args.out / "accuracy.png")
-    console.print(round_table(outcome.report))
-    console.print(f"report: {artifacts.report}\nsuspects to review: {artifacts.suspects}\n"
-                  f"adapter: {artifacts.adapter}\ncleaned training set: {artifacts.cleaned_train}\nplot: {plot}")
-    return 0
-
-
-def _ray_config(args: argparse.Namespace) -> RayConfig:
-    gpus = 1.0 if args.ray_gpu else 0.0
-    return RayConfig(
-        address=args.ray or None,
-        num_workers=args.ray_workers,
-        use_gpu=args.ray_gpu,
-        storage_path=args.ray_storage or str((args.out / "checkpoints").resolve()),
-        serving={"gpus_per_replica": gpus},
-    )
+    return run_recovery(args, config, splits, corrupted_ids, console)
 
 
 def _size(requested: int | None, named_set_default: int, data: str) -> int | None:

@@ -14,9 +14,9 @@ from rich.console import Console
 
 from gbair.cli.errors import CommandError, as_command_error
 from gbair.cli.extras import require
-from gbair.cli.quiet_libraries import quiet_engine_libraries
-from gbair.coordinator.server import serve
 from gbair.coordinator.settings import load_settings
+
+MAX_PORT = 65535
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
@@ -34,19 +34,23 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    quiet_engine_libraries()
     with as_command_error(ValueError, yaml.YAMLError):
         settings = load_settings(
             args.config, listen=args.listen, redis_url=args.redis_url, state_dir=args.state_dir,
             max_concurrent_jobs=args.max_concurrent_jobs,
         )
+    check_can_listen(settings.listen)
     startup_errors: tuple[type[Exception], ...] = (ValueError, redis.RedisError)
     if settings.backend == "ray":
         require("ray", "serve with backend: ray")
         from gbair.distributed.cluster import ClusterAccessError  # imports Ray, there only with the ray extra
 
         startup_errors += (ClusterAccessError,)
-    check_can_listen(settings.listen)
+    # The engine is imported only now: a bad setting is reported without waiting seconds for torch.
+    from gbair.cli.quiet_libraries import quiet_engine_libraries
+    from gbair.coordinator.server import serve
+
+    quiet_engine_libraries()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with as_command_error(*startup_errors):
         asyncio.run(serve(settings))
@@ -57,8 +61,10 @@ def check_can_listen(listen: str) -> None:
     """Fail with one line where the gRPC server would not: its core logs errors of its own before it
     raises, and on Linux shares a port another server listens on (SO_REUSEPORT)."""
     host, _, port = listen.rpartition(":")
+    if not (port.isdigit() and int(port) <= MAX_PORT):
+        raise CommandError(f"listen: expected HOST:PORT, got '{listen}'")
     try:
         with socket.create_server((host.strip("[]"), int(port))):
             pass
-    except (OSError, ValueError) as error:
-        raise CommandError(f"cannot listen on {listen}: {error}") from error
+    except OSError as error:
+        raise CommandError(f"cannot listen on {listen}: {error.strerror or error}") from error

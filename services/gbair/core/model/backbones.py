@@ -43,6 +43,8 @@ def locate_backbone(name_or_path: str) -> BackboneLocation:
         if not path.is_file():
             raise FileNotFoundError(f"GGUF file not found: {path}")
         return BackboneLocation(str(path.parent), path.name)
+    if not path.exists() and (path.is_absolute() or name_or_path.startswith((".", "~"))):
+        raise FileNotFoundError(f"model folder not found: {path}")
     if path.exists() and not path.is_dir():
         raise ValueError(f"model path {path} is a file; give a model folder or a .gguf file")
     return BackboneLocation(str(path) if path.is_dir() else name_or_path)
