@@ -51,7 +51,12 @@ def test_adapter_round_trip_and_peft_can_load_it(tmp_path):
 
 @pytest.mark.parametrize(
     ("name", "message"),
-    [("missing.gguf", "GGUF file not found"), ("pyproject.toml", "is a file")],
+    [
+        ("missing.gguf", "GGUF file not found"),
+        ("pyproject.toml", "is a file"),
+        ("./no-such-model", "model folder not found"),
+        ("/no/such/model", "model folder not found"),
+    ],
 )
 def test_bad_model_paths_are_explained(name, message):
     with pytest.raises((FileNotFoundError, ValueError), match=message):
