@@ -80,6 +80,6 @@ def test_the_client_install_submits_watches_and_lists_suspects(client_bin, live_
 
 def test_a_command_that_needs_an_extra_names_it(client_bin, tmp_path):
     result = gbair(client_bin, "recover", "--out", str(tmp_path / "out"))
-    assert (result.returncode, result.stderr) == (2, "gbair: error: gbair recover needs the engine extra: pip install 'gbair[engine]'\n")
+    assert (result.returncode, result.stderr) == (2, "gbair recover needs the engine extra: pip install 'gbair[engine]'\n")
     listing = gbair(client_bin, "--help")
     assert listing.returncode == 0 and "recover" in listing.stdout and "gbair[engine]" in listing.stdout

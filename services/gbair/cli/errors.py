@@ -16,6 +16,8 @@ USER_ERROR_EXIT = 2
 class CommandError(Exception):
     """Something wrong with what the user asked for, said in one line."""
 
+    prefix = "gbair: error: "
+
 
 # Errors of the user's input or environment rather than of gbair: a bad setting, a file that cannot be
 # read or written, a coordinator that refuses or cannot be reached.
@@ -42,7 +44,7 @@ def as_command_error(*types: type[BaseException]) -> Iterator[None]:
 
 
 def report(error: BaseException) -> int:
-    print(f"gbair: error: {_describe(error)}", file=sys.stderr)
+    print(f"{getattr(error, 'prefix', CommandError.prefix)}{_describe(error)}", file=sys.stderr)
     return USER_ERROR_EXIT
 
 

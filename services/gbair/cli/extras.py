@@ -17,6 +17,8 @@ EXTRAS = tuple(EXTRA_MODULES)
 
 
 class MissingExtra(CommandError):
+    prefix = ""  # the message starts with the command it is about
+
     def __init__(self, command: str, extra: str):
         super().__init__(f"gbair {command} needs the {extra} extra: pip install 'gbair[{extra}]'")
 
