@@ -1,11 +1,13 @@
 """The G-BAIR round loop on a tiny backbone: what is flagged leaves (or changes in) the next round."""
 
+import dataclasses
+
 import pytest
 import torch
 
 from conftest import tiny_classifier
 from gbair.core.config import GbairConfig
-from gbair.core.data import DataSplits, corrupt_labels
+from gbair.core.data import DataSplits, TextDataset, corrupt_labels
 from gbair.core.recovery import Recovery
 from test_training import separable
 
@@ -95,7 +97,7 @@ def test_resuming_from_saved_steps_gives_the_uninterrupted_result(minilm_tokeniz
     splits, flipped = _splits()
     config = _config(method="tracin", action="relabel")
     expected = _recovery(splits, config, minilm_tokenizer).run(flipped)
-    state = RecoveryState(corrupted_ids=flipped)
+    state = _recovery(splits, config, minilm_tokenizer).start(flipped)
     while not state.finished:
         recovery = _recovery(splits, config, minilm_tokenizer)
         path = tmp_path / f"round-{state.next_round}.pt"
@@ -108,3 +110,38 @@ def test_resuming_from_saved_steps_gives_the_uninterrupted_result(minilm_tokeniz
     assert resumed.best_train_set.ids == expected.best_train_set.ids
     assert resumed.best_train_set.labels == expected.best_train_set.labels
     assert all(torch.equal(resumed.best_state[k], expected.best_state[k]) for k in expected.best_state)
+
+
+def test_wrong_labels_count_against_the_label_in_force():
+    from gbair.core.recovery_state import RecoveryState
+
+    given = TextDataset(["a", "b", "c", "d"], ["w"] * 4, [0, 0, 1, 1], ["neg", "pos"])
+    # a and c were corrupted (truly pos and neg); a was relabelled back to its true label, d (clean) away from it.
+    state = RecoveryState(corrupted_ids=["a", "c"], true_labels={"a": "pos", "c": "neg"})
+    in_force = given.relabeled({"a": 1, "d": 0})
+    assert state.wrong_labels(given, in_force, ["a", "b", "c", "d"]) == 2
+    assert state.wrong_labels(given, in_force, ["a", "b"]) == 0
+    assert state.wrong_labels(given, given, ["a", "c", "d"]) == 2
+
+
+def test_relabelled_examples_are_not_flagged_again_and_hits_count_the_label_in_force(minilm_tokenizer):
+    splits, flipped = _splits()
+    report = _recovery(splits, _config(method="loss", action="relabel", rounds=3), minilm_tokenizer).run(flipped).report
+    flagged = [i for r in report.rounds for i in r.flagged_ids]
+    assert len(report.rounds) == 4 and len(flagged) == 12 and len(set(flagged)) == 12
+    true = {i: splits.label_names[y] for i, y in zip(splits.train.ids, splits.train.labels)} | report.true_labels
+    for row in report.rounds[:-1]:
+        given = dict(zip(splits.train.ids, splits.train.labels))
+        assert row.flagged_corrupted == sum(splits.label_names[given[i]] != true[i] for i in row.flagged_ids)
+
+
+def test_true_labels_of_corrupted_ids(minilm_tokenizer):
+    splits, flipped = _splits()
+    recovery = _recovery(splits, _config(), minilm_tokenizer)
+    given = dict(zip(splits.train.ids, splits.train.labels))
+    assert recovery.start(flipped).true_labels == {i: splits.label_names[1 - given[i]] for i in flipped}
+    with pytest.raises(ValueError, match="no true label"):
+        recovery.start(flipped, {flipped[0]: "pos"})
+    three = dataclasses.replace(splits, train=dataclasses.replace(splits.train, label_names=["a", "b", "c"]))
+    with pytest.raises(ValueError, match="more than two classes"):
+        Recovery(three, _config(), classifier=tiny_classifier("encoder", minilm_tokenizer, dtype=torch.float32)).start(flipped)

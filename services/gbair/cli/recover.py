@@ -15,7 +15,7 @@ from gbair.cli.display import ProgressBars, round_table
 from gbair.cli.plots import plot_rounds
 from gbair.core.artifacts import write_artifacts
 from gbair.core.config import CleaningAction, GbairConfig, ScoringMethod
-from gbair.core.data import NAMED_SETS, ColumnNames, DataError, corrupt_labels, load_splits
+from gbair.core.data import NAMED_SETS, ColumnNames, DataError, corrupt_labels, load_splits, true_label_names
 from gbair.core.recovery import Recovery
 from gbair.distributed.config import RayConfig
 
@@ -115,8 +115,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
         console.print(f"[red]error:[/red] {error}")
         return 2
     corrupted_ids: list[str] = []
+    true_labels: dict[str, str] = {}
     if args.corrupt:
         train, corrupted_ids = corrupt_labels(splits.train, args.corrupt, seed=args.seed)
+        true_labels = true_label_names(splits.train, corrupted_ids)
         splits = dataclasses.replace(splits, train=train)
     console.print(
         f"{splits.name}: {len(splits.train)} train ({len(corrupted_ids)} labels flipped), "
@@ -144,6 +146,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
                 on_round=lambda row: console.print(
                     f"round {row.round}: val {row.val_accuracy:.4f}, flagged {len(row.flagged_ids)}"
                 ),
+                true_labels=true_labels,
             )
     artifacts = write_artifacts(outcome, recovery.classifier, splits, args.out)
     plot = plot_rounds(outcome.report, args.out / "accuracy.png")

@@ -4,7 +4,7 @@ relabel them, retrain from scratch, and keep the best round by validation accura
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -102,8 +102,9 @@ class Recovery:
         corrupted_ids: Sequence[str] = (),
         progress: Progress = no_progress,
         on_round: Callable[[RoundReport], None] = lambda report: None,
+        true_labels: Mapping[str, str] | None = None,
     ) -> RecoveryOutcome:
-        state = RecoveryState(corrupted_ids=list(corrupted_ids))
+        state = self.start(corrupted_ids, true_labels)
         final_states: dict[int, PetState] = {}
         while not state.finished:
             trained = self.train_round(state, progress)
@@ -111,6 +112,19 @@ class Recovery:
             state = self.finish_round(state, trained, progress)
             on_round(state.rounds[-1])
         return self.outcome(state, final_states[state.best_round])
+
+    def start(self, corrupted_ids: Sequence[str] = (), true_labels: Mapping[str, str] | None = None) -> RecoveryState:
+        """The state before round 0. `true_labels` names the true label of each corrupted id; with two classes
+        it may be left out, the true label being the other one."""
+        if true_labels is None:
+            if corrupted_ids and len(self.splits.label_names) != 2:
+                raise ValueError("with more than two classes, corrupted ids need their true labels")
+            given = dict(zip(self.splits.train.ids, self.splits.train.labels))
+            true_labels = {i: self.splits.label_names[1 - given[i]] for i in corrupted_ids}
+        missing = set(corrupted_ids) - set(true_labels)
+        if missing:
+            raise ValueError(f"no true label for corrupted ids {sorted(missing)[:5]}")
+        return RecoveryState(corrupted_ids=list(corrupted_ids), true_labels=dict(true_labels))
 
     def train_round(self, state: RecoveryState, progress: Progress = no_progress) -> TrainedRound:
         self.classifier.load_pet_state(self.initial_state)
@@ -141,8 +155,9 @@ class Recovery:
         train = encode(self.classifier, train_set) if scoring else None
         started = time.perf_counter()
         if scoring:
-            cleaning = self._clean(train, trained.training.checkpoints, trained.errors, progress)
-        corrupted = set(state.corrupted_ids)
+            # A relabel is final: flagging it again would only flip it back, so relabelled ids are not eligible.
+            eligible = [i for i, example_id in enumerate(train.ids) if example_id not in state.relabeled_ids]
+            cleaning = self._clean(train, trained.training.checkpoints, trained.errors, eligible, progress)
         report = RoundReport(
             round=round_index,
             train_size=len(train_set),
@@ -152,7 +167,9 @@ class Recovery:
             flagged_ids=cleaning.flagged_ids,
             flagged_scores=cleaning.flagged_scores,
             relabels={i: self.splits.label_names[y] for i, y in cleaning.relabels.items()},
-            flagged_corrupted=len(corrupted.intersection(cleaning.flagged_ids)) if state.corrupted_ids else None,
+            flagged_corrupted=(
+                state.wrong_labels(self.splits.train, train_set, cleaning.flagged_ids) if state.corrupted_ids else None
+            ),
             timings=RoundTimings(
                 train_s=trained.training.seconds,
                 influence_s=time.perf_counter() - started,
@@ -173,6 +190,7 @@ class Recovery:
             seed=self.config.train.seed,
             label_names=self.splits.label_names,
             corrupted_ids=state.corrupted_ids,
+            true_labels=state.true_labels,
             rounds=state.rounds,
             best_round=state.best_round,
             config=self.config.model_dump(),
@@ -187,10 +205,15 @@ class Recovery:
         return bool(trained.errors) or self.config.influence.method not in NEEDS_VALIDATION_ERRORS
 
     def _clean(
-        self, train: EncodedSet, checkpoints: Sequence[Checkpoint], errors: list[int], progress: Progress
+        self,
+        train: EncodedSet,
+        checkpoints: Sequence[Checkpoint],
+        errors: list[int],
+        eligible: list[int],
+        progress: Progress,
     ) -> _Cleaning:
         influence = self.config.influence
-        count = self.config.recovery.flag_count(len(train))
+        count = min(self.config.recovery.flag_count(len(train)), len(eligible))
         if influence.method == "confident-learning":
             fit = out_of_sample_fit(
                 self.classifier, train, self.initial_state, self.backend.train,
@@ -216,7 +239,8 @@ class Recovery:
                 return suggest_labels(self.classifier, checkpoints, train.subset(positions), queries, influence.batch_size)
 
         # Stable sort keeps ties in training-set order, so a run is reproducible.
-        flagged = np.argsort(-scores, kind="stable")[:count].tolist()
+        candidates = np.asarray(eligible, dtype=np.int64)
+        flagged = candidates[np.argsort(-scores[candidates], kind="stable")[:count]].tolist()
         relabels: dict[str, int] = {}
         if self.config.recovery.action == "relabel":
             relabels = {train.ids[i]: label for i, label in zip(flagged, suggest(flagged))}

@@ -1,6 +1,6 @@
 """Labeled text data: loading, synthetic label noise and writing cleaned sets back."""
 
-from gbair.core.data.corruption import corrupt_labels
+from gbair.core.data.corruption import corrupt_labels, true_label_names
 from gbair.core.data.dataset import DataError, DataSplits, TextDataset
 from gbair.core.data.loaders import NAMED_SETS, ColumnNames, default_data_dir, load_splits
 from gbair.core.data.writers import write_dataset
@@ -14,5 +14,6 @@ __all__ = [
     "corrupt_labels",
     "default_data_dir",
     "load_splits",
+    "true_label_names",
     "write_dataset",
 ]
