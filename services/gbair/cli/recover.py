@@ -133,7 +133,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
             try:
                 backend = stack.enter_context(ray_backend(config, _ray_config(args)))
-            except (ValidationError, ClusterAccessError) as error:
+            except (ValueError, ClusterAccessError) as error:  # ValueError: bad settings, or a method Ray cannot run
                 console.print(f"[red]error:[/red] {error}")
                 return 2
         recovery = Recovery(splits, config, backend=backend)

@@ -10,7 +10,7 @@ DEFAULT_MODEL = "all-minilm-l6-v2"
 
 ScoringMethod = Literal[
     "tracin", "tracin-class", "tracin-cos", "fused", "vote", "self-influence", "loss", "random",
-    "dda", "dda-debias", "dda-denoise", "confident-learning",
+    "dda", "dda-debias", "dda-denoise", "confident-learning", "ensemble", "aum", "cartography", "knn",
 ]
 CleaningAction = Literal["remove", "relabel"]
 
@@ -57,6 +57,9 @@ class InfluenceConfig(_Settings):
     )
     confident_learning_folds: int = Field(
         5, ge=2, le=20, description="For 'confident-learning': K in the K-fold training that gives out-of-sample probabilities."
+    )
+    knn_neighbours: int = Field(
+        10, ge=1, le=1000, description="For 'knn': neighbours compared on the frozen backbone's embeddings."
     )
     seed: int = 0
 

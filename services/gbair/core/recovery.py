@@ -25,11 +25,13 @@ from gbair.core.influence import (
     training_statistics,
 )
 from gbair.core.model.inputs import EncodedSet, encode
+from gbair.core.neighbours import backbone_embeddings, neighbour_labels
 from gbair.core.model.pet import PetClassifier, PetState
 from gbair.core.progress import Progress, no_progress
 from gbair.core.recovery_state import RecoveryState, TrainedRound
 from gbair.core.report import RecoveryReport, RoundReport, RoundTimings
 from gbair.core.training import Checkpoint, TrainingResult, initial_checkpoint, resolve_device, train_classifier
+from gbair.core.training_dynamics import area_under_the_margin, cartography, most_probable_other_label
 
 
 class RoundBackend(Protocol):
@@ -157,7 +159,7 @@ class Recovery:
         if scoring:
             # A relabel is final: flagging it again would only flip it back, so relabelled ids are not eligible.
             eligible = [i for i, example_id in enumerate(train.ids) if example_id not in state.relabeled_ids]
-            cleaning = self._clean(train, trained.training.checkpoints, trained.errors, eligible, progress)
+            cleaning = self._clean(train, trained.training, trained.errors, eligible, progress)
         report = RoundReport(
             round=round_index,
             train_size=len(train_set),
@@ -207,37 +209,13 @@ class Recovery:
     def _clean(
         self,
         train: EncodedSet,
-        checkpoints: Sequence[Checkpoint],
+        training: TrainingResult,
         errors: list[int],
         eligible: list[int],
         progress: Progress,
     ) -> _Cleaning:
-        influence = self.config.influence
         count = min(self.config.recovery.flag_count(len(train)), len(eligible))
-        if influence.method == "confident-learning":
-            fit = out_of_sample_fit(
-                self.classifier, train, self.initial_state, self.backend.train,
-                influence.confident_learning_folds, influence.seed, progress,
-            )
-            scores = fit.suspicion_scores()
-            suggest = fit.suggested_labels
-        else:
-            queries = query_gradients(self.classifier, checkpoints, self.validation.subset(errors), influence.batch_size)
-            stats = self.backend.training_statistics(self.classifier, checkpoints, train, queries, progress)
-            initial = None
-            if influence.method in NEEDS_INITIAL_STATE:
-                # Every round starts from self.initial_state, so it is each round's untrained prompt.
-                start = [initial_checkpoint(self.initial_state)]
-                start_queries = query_gradients(self.classifier, start, self.validation.subset(errors), influence.batch_size)
-                initial = self.backend.training_statistics(self.classifier, start, train, start_queries, progress)
-            scores = suspicion_scores(
-                stats, influence.method, vote_top_fraction=influence.vote_top_fraction, seed=influence.seed,
-                initial=initial,
-            )
-
-            def suggest(positions: list[int]) -> list[int]:
-                return suggest_labels(self.classifier, checkpoints, train.subset(positions), queries, influence.batch_size)
-
+        scores, suggest = self._scores(train, training, errors, progress)
         # Stable sort keeps ties in training-set order, so a run is reproducible.
         candidates = np.asarray(eligible, dtype=np.int64)
         flagged = candidates[np.argsort(-scores[candidates], kind="stable")[:count]].tolist()
@@ -245,3 +223,47 @@ class Recovery:
         if self.config.recovery.action == "relabel":
             relabels = {train.ids[i]: label for i, label in zip(flagged, suggest(flagged))}
         return _Cleaning([train.ids[i] for i in flagged], [float(scores[i]) for i in flagged], relabels)
+
+    def _scores(
+        self, train: EncodedSet, training: TrainingResult, errors: list[int], progress: Progress
+    ) -> tuple[np.ndarray, Callable[[list[int]], list[int]]]:
+        """Every training example's suspicion score, and how to suggest new labels for some of them."""
+        influence = self.config.influence
+        method = influence.method
+        if method in ("confident-learning", "ensemble"):
+            fit = out_of_sample_fit(
+                self.classifier, train, self.initial_state, self.backend.train,
+                influence.confident_learning_folds, influence.seed, progress,
+            )
+            ensemble = method == "ensemble"
+            scores = fit.ensemble_suspicion_scores() if ensemble else fit.suspicion_scores()
+            return scores, lambda positions: fit.suggested_labels(positions, ensemble)
+        if method in ("aum", "cartography"):
+            scores = (
+                area_under_the_margin(training, train.labels) if method == "aum"
+                else 1.0 - cartography(training, train.labels)[0]
+            )
+            return scores, lambda positions: most_probable_other_label(training, train.labels, positions)
+        if method == "knn":
+            embeddings = backbone_embeddings(self.classifier, train, influence.batch_size, progress)
+            neighbours = neighbour_labels(
+                embeddings, train.labels.numpy(), influence.knn_neighbours, len(self.splits.label_names)
+            )
+            return neighbours.suspicion_scores(), neighbours.suggested_labels
+        checkpoints = training.checkpoints
+        queries = query_gradients(self.classifier, checkpoints, self.validation.subset(errors), influence.batch_size)
+        stats = self.backend.training_statistics(self.classifier, checkpoints, train, queries, progress)
+        initial = None
+        if method in NEEDS_INITIAL_STATE:
+            # Every round starts from self.initial_state, so it is each round's untrained prompt.
+            start = [initial_checkpoint(self.initial_state)]
+            start_queries = query_gradients(self.classifier, start, self.validation.subset(errors), influence.batch_size)
+            initial = self.backend.training_statistics(self.classifier, start, train, start_queries, progress)
+        scores = suspicion_scores(
+            stats, method, vote_top_fraction=influence.vote_top_fraction, seed=influence.seed, initial=initial
+        )
+
+        def suggest(positions: list[int]) -> list[int]:
+            return suggest_labels(self.classifier, checkpoints, train.subset(positions), queries, influence.batch_size)
+
+        return scores, suggest

@@ -84,6 +84,7 @@ class TrainedRound:
             ],
             "epochs": training.epochs,
             "seconds": training.seconds,
+            "training_logits": training.training_logits,
         }
         partial = path.with_name(path.name + ".partial")
         torch.save(record, partial)
@@ -98,5 +99,6 @@ class TrainedRound:
             checkpoints=[Checkpoint(**c) for c in record["checkpoints"]],
             epochs=record["epochs"],
             seconds=record["seconds"],
+            training_logits=record.get("training_logits"),
         )
         return cls(record["round"], training, record["val_accuracy"], record["test_accuracy"], record["errors"])
