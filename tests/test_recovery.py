@@ -145,3 +145,21 @@ def test_true_labels_of_corrupted_ids(minilm_tokenizer):
     three = dataclasses.replace(splits, train=dataclasses.replace(splits.train, label_names=["a", "b", "c"]))
     with pytest.raises(ValueError, match="more than two classes"):
         Recovery(three, _config(), classifier=tiny_classifier("encoder", minilm_tokenizer, dtype=torch.float32)).start(flipped)
+
+
+def test_a_split_trusted_set_scores_with_one_part_and_selects_with_the_other(minilm_tokenizer):
+    from gbair.core.evaluation import accuracy, predict_probabilities
+
+    splits, flipped = _splits()
+    recovery = _recovery(splits, _config(selection_fraction=0.25), minilm_tokenizer)
+    scoring, selection = recovery.scoring_positions, recovery.selection_positions
+    assert len(selection) == 5 and sorted(scoring + selection) == list(range(20))
+    trained = recovery.train_round(recovery.start(flipped))
+    probabilities = predict_probabilities(recovery.classifier, recovery.validation)
+    wrong = (probabilities.argmax(dim=1) != recovery.validation.labels).nonzero().flatten().tolist()
+    assert trained.errors == [p for p in wrong if p in scoring]
+    assert trained.val_accuracy == accuracy(probabilities[selection], recovery.validation.labels[selection])
+    whole = _recovery(splits, _config(), minilm_tokenizer)
+    assert whole.scoring_positions == whole.selection_positions == list(range(20))
+    with pytest.raises(ValueError, match="empty part"):
+        _recovery(splits, _config(selection_fraction=0.01), minilm_tokenizer)

@@ -71,6 +71,11 @@ class RecoveryConfig(_Settings):
     )
     action: CleaningAction = "remove"
     patience: int = Field(1, ge=1, description="Stop after this many rounds without a better validation accuracy.")
+    selection_fraction: float = Field(
+        0.0, ge=0, lt=1,
+        description="Share of the trusted set held out from scoring: its accuracy alone picks the best round and "
+        "stops the loop, while the rest's mistakes drive the scoring. 0: the whole set does both (G-BAIR as published).",
+    )
 
     @field_validator("budget")
     @classmethod

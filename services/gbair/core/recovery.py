@@ -60,6 +60,20 @@ class LocalBackend:
         return training_statistics(classifier, checkpoints, train, queries, self.config.influence.batch_size, progress)
 
 
+def split_trusted(size: int, selection_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Positions of the trusted examples whose mistakes drive the scoring, and of those whose accuracy picks
+    the best round and stops the loop. With a fraction of 0 both are the whole set, as in G-BAIR; a held-out
+    selection part keeps the round choice from rewarding a model for fixing the very errors it was
+    cleaned against."""
+    if selection_fraction == 0:
+        return list(range(size)), list(range(size))
+    selection_size = round(selection_fraction * size)
+    if not 0 < selection_size < size:
+        raise ValueError(f"a selection fraction of {selection_fraction} leaves an empty part of {size} trusted examples")
+    order = np.random.default_rng(seed).permutation(size)
+    return sorted(order[selection_size:].tolist()), sorted(order[:selection_size].tolist())
+
+
 @dataclass(frozen=True)
 class RecoveryOutcome:
     report: RecoveryReport
@@ -97,6 +111,9 @@ class Recovery:
         self.initial_state = self.classifier.pet_state()
         self.backend = backend or LocalBackend(config)
         self.validation = encode(self.classifier, splits.validation)
+        self.scoring_positions, self.selection_positions = split_trusted(
+            len(self.validation), config.recovery.selection_fraction, config.train.seed
+        )
         self.test = encode(self.classifier, splits.test) if splits.test is not None else None
 
     def run(
@@ -137,10 +154,11 @@ class Recovery:
         if self.test is not None:
             test_probabilities = predict_probabilities(self.classifier, self.test, progress=progress)
             test_accuracy = accuracy(test_probabilities, self.test.labels)
-        errors = (val_probabilities.argmax(dim=1) != self.validation.labels).nonzero().flatten().tolist()
-        return TrainedRound(
-            state.next_round, training, accuracy(val_probabilities, self.validation.labels), test_accuracy, errors
-        )
+        wrong = val_probabilities.argmax(dim=1) != self.validation.labels
+        errors = [p for p in self.scoring_positions if wrong[p]]
+        selection = self.selection_positions
+        selection_accuracy = accuracy(val_probabilities[selection], self.validation.labels[selection])
+        return TrainedRound(state.next_round, training, selection_accuracy, test_accuracy, errors)
 
     def finish_round(self, state: RecoveryState, trained: TrainedRound, progress: Progress = no_progress) -> RecoveryState:
         """Score and clean after `trained`; the returned state is `finished` when no further round follows."""

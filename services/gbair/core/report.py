@@ -17,7 +17,9 @@ class RoundTimings(BaseModel):
 class RoundReport(BaseModel):
     round: int
     train_size: int
-    val_accuracy: float
+    val_accuracy: float = Field(
+        description="Accuracy on the trusted examples that select the round (all of them unless split)."
+    )
     test_accuracy: float | None
     misclassified_val: int
     flagged_ids: list[str] = Field(
