@@ -90,3 +90,40 @@ def test_influence_speed_benchmark_matches_captum_and_reports_throughput(tmp_pat
     assert "gbair_per_s" in (out / "influence-speed.md").read_text()
     for plot in ("influence-speed-by-size.png", "influence-speed-by-checkpoints.png"):
         assert (out / plot).stat().st_size > 1000
+
+
+def test_recovery_benchmark_scores_relabel_accuracy_with_more_than_two_classes(tmp_path, tiny_model_dir, monkeypatch):
+    import csv
+    import dataclasses
+
+    import benchmarks.recovery as benchmark
+    from gbair.core.progress import no_progress
+
+    words = {"fruit": ["apple", "pear", "plum"], "vehicle": ["car", "bus", "train"], "colour": ["red", "blue", "green"]}
+    path = tmp_path / "three.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "text", "label"])
+        for i in range(90):
+            label = list(words)[i % 3]
+            writer.writerow([f"r{i}", " ".join(words[label][(i + k) % 3] for k in range(2)), label])
+    load = benchmark.load_splits
+    # A user file has no test split unless given one; the carved-out validation split stands in for it here.
+    monkeypatch.setattr(benchmark, "load_splits", lambda *a, **k: (lambda s: dataclasses.replace(s, test=s.validation))(load(*a, **k)))
+    args = benchmark.parse_args([
+        "--train-size", "72", "--val-size", "18", "--epochs", "2", "--folds", "2", "--rounds", "2", "--knn-neighbours", "3", "--model",
+        str(tiny_model_dir), "--out", str(tmp_path), "--methods", "fused", "loss", "knn", "confident-learning",
+        "clairvoyant", "--end-to-end-methods", "knn", "--actions", "relabel", "--selection-fraction", "0",
+    ])
+    ranking = benchmark.run_ranking_cell(args, benchmark.CellSpec("ranking", str(path), "uniform", 0.25, 0), no_progress)
+    assert ranking["classes"] == 3 and ranking["wrong_labels"] == 18
+    assert set(ranking["methods"]) == {"fused", "loss", "knn", "confident-learning", "clairvoyant"}
+    for metrics in ranking["methods"].values():
+        found = round(metrics["precision_at_k"] * metrics["k"])
+        assert (metrics["relabel_accuracy"] is None) == (found == 0)
+        if found:
+            assert round(metrics["relabel_accuracy"] * found, 6) == round(metrics["relabel_accuracy"] * found)
+    end_to_end = benchmark.run_end_to_end_cell(args, benchmark.CellSpec("end-to-end", str(path), "uniform", 0.25, 0), no_progress)
+    knn = end_to_end["methods"]["knn"]
+    assert end_to_end["split_trusted_set"] is None and knn["flagged"] == sum(r["flagged"] for r in knn["rounds"])
+    assert (knn["relabel_accuracy"] is None) == (knn["flips_found"] == 0)
