@@ -151,7 +151,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="end-to-end cells (sets not installed are skipped)")
     parser.add_argument("--end-to-end-methods", nargs="+", choices=get_args(ScoringMethod), default=END_TO_END_METHODS,
                         help="flaggers of the G-BAIR and one-shot runs")
-    parser.add_argument("--actions", nargs="+", choices=get_args(CleaningAction), default=["remove"],
+    parser.add_argument("--actions", nargs="*", choices=get_args(CleaningAction), default=["remove"],
                         help="what the end-to-end runs do with flagged examples")
     parser.add_argument("--selection-fraction", type=float, default=0.5,
                         help="share of the trusted set that picks G-BAIR's round in the split-trusted-set run (0: skip it)")

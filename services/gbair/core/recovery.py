@@ -25,8 +25,8 @@ from gbair.core.influence import (
     training_statistics,
 )
 from gbair.core.model.inputs import EncodedSet, encode
-from gbair.core.neighbours import backbone_embeddings, neighbour_labels
 from gbair.core.model.pet import PetClassifier, PetState
+from gbair.core.neighbours import backbone_embeddings, neighbour_labels
 from gbair.core.progress import Progress, no_progress
 from gbair.core.recovery_state import RecoveryState, TrainedRound
 from gbair.core.report import RecoveryReport, RoundReport, RoundTimings
@@ -176,7 +176,8 @@ class Recovery:
         started = time.perf_counter()
         if scoring:
             # A relabel is final: flagging it again would only flip it back, so relabelled ids are not eligible.
-            eligible = [i for i, example_id in enumerate(train.ids) if example_id not in state.relabeled_ids]
+            relabeled = state.relabeled_ids
+            eligible = [i for i, example_id in enumerate(train.ids) if example_id not in relabeled]
             cleaning = self._clean(train, trained.training, trained.errors, eligible, progress)
         report = RoundReport(
             round=round_index,
