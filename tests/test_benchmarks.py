@@ -16,11 +16,12 @@ def _run(module: str, *args: str) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
 
 
-def test_recovery_benchmark_grids_score_every_method_and_resume(tmp_path, tiny_model_dir):
-    from benchmarks.recovery import RANKED, main
+def test_recovery_benchmark_grids_score_every_method_and_resume(tmp_path, tiny_model_dir, data_dir):
+    from benchmarks.recovery import CLAIRVOYANT, RANKED, main
 
     out = tmp_path / "recovery"
-    args = ["--datasets", "sst2", "--noise", "uniform", "class-conditional", "--corruption", "0.25",
+    args = ["--data-dir", str(data_dir), "--train-size-for", "convabuse=40",
+            "--datasets", "sst2", "--noise", "uniform", "class-conditional", "--corruption", "0.25",
             "--train-size", "32", "--val-size", "16", "--test-size", "16", "--epochs", "2", "--rounds", "2",
             "--folds", "2", "--knn-neighbours", "3", "--end-to-end", "sst2:uniform",
             "--end-to-end-methods", "fused", "aum", "--model", str(tiny_model_dir), "--out", str(out)]
@@ -46,12 +47,16 @@ def test_recovery_benchmark_grids_score_every_method_and_resume(tmp_path, tiny_m
     assert all(f"`{method}`" in table for method in RANKED)
     assert (out / "flips-found-sst2-class-conditional-p0.25.png").stat().st_size > 1000
 
-    # Same settings, more cells: the finished ranking cells are kept, only the end-to-end cell runs
-    # (in this process, to spare a second start-up).
-    assert main([*args, "--seeds", "0", "--grids", "ranking", "end-to-end"]) == 0
+    # Same settings, more cells: the finished ranking cells are kept; ConvAbuse's real noise (disputed rows)
+    # and the end-to-end cell run (in this process, to spare a second start-up).
+    assert main([*args, "--datasets", "sst2", "convabuse", "--seeds", "0", "--grids", "ranking", "end-to-end"]) == 0
     run = json.loads((out / "recovery.json").read_text())
-    assert run["cells"][:2] == cells and [c["key"] for c in run["cells"][2:]] == ["end-to-end/sst2/uniform/p0.25/seed0"]
-    cell = run["cells"][2]
+    assert run["cells"][:2] == cells
+    assert [c["key"] for c in run["cells"][2:]] == ["ranking/convabuse/real/seed0", "end-to-end/sst2/uniform/p0.25/seed0"]
+    real = run["cells"][2]
+    assert real["sizes"]["train"] == 40 and 0 < real["wrong_labels"] < 40
+    assert set(real["methods"]) == set(RANKED) - {CLAIRVOYANT}
+    cell = run["cells"][3]
     clean, noisy = cell["accuracy"]["clean"], cell["accuracy"]["noisy"]
     assert cell["k"] == 3 and set(cell["methods"]) == {"fused", "aum"}
     for method in cell["methods"].values():
@@ -68,7 +73,8 @@ def test_recovery_benchmark_grids_score_every_method_and_resume(tmp_path, tiny_m
             assert rounds["recovered_fraction"] == pytest.approx((rounds["test_accuracy"] - noisy) / (clean - noisy))
     assert cell["split_trusted_set"]["selection_fraction"] == 0.5
     table = (out / "recovery.md").read_text()
-    assert table.index("Ranking") < table.index("End to end") < table.index("Iterating")
+    assert table.index("Ranking, class-conditional") < table.index("Ranking, real noise: disputed rows")
+    assert table.index("Ranking, real") < table.index("End to end") < table.index("Iterating")
     assert "one shot of 6, `aum`" in table
 
 
