@@ -91,3 +91,12 @@ def test_recovery_runs_the_training_peers(minilm_tokenizer, method, action):
         given = dict(zip(splits.train.ids, splits.train.labels))
         assert set(first.relabels) == set(first.flagged_ids)
         assert all(name != splits.label_names[given[i]] for i, name in first.relabels.items())
+
+
+def test_the_ray_backend_refuses_training_dynamics_peers_before_any_work():
+    from gbair.core.config import GbairConfig
+    from gbair.distributed.backend import RayBackend
+    from gbair.distributed.config import RayConfig
+
+    with pytest.raises(ValueError, match="local backend"):
+        RayBackend(GbairConfig(influence={"method": "aum"}), RayConfig())
