@@ -126,9 +126,11 @@ def test_wrong_labels_count_against_the_label_in_force():
 
 def test_relabelled_examples_are_not_flagged_again_and_hits_count_the_label_in_force(minilm_tokenizer):
     splits, flipped = _splits()
-    report = _recovery(splits, _config(method="loss", action="relabel", rounds=3), minilm_tokenizer).run(flipped).report
+    # `random` gives every round the same scores (same seed, same set size), so without the rule round 1
+    # would flag round 0's examples again and flip them back.
+    report = _recovery(splits, _config(method="random", action="relabel", rounds=2), minilm_tokenizer).run(flipped).report
     flagged = [i for r in report.rounds for i in r.flagged_ids]
-    assert len(report.rounds) == 4 and len(flagged) == 12 and len(set(flagged)) == 12
+    assert len(report.rounds) == 3 and len(flagged) == 8 and len(set(flagged)) == 8
     true = {i: splits.label_names[y] for i, y in zip(splits.train.ids, splits.train.labels)} | report.true_labels
     for row in report.rounds[:-1]:
         given = dict(zip(splits.train.ids, splits.train.labels))
