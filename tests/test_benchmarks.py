@@ -1,4 +1,4 @@
-"""Both benchmark scripts end to end, as a user runs them, on real SST-2 with a tiny random backbone."""
+"""Both benchmark scripts end to end, as a user runs them, on the bundled DiaSafety with a tiny random backbone."""
 
 import json
 import subprocess
@@ -20,12 +20,12 @@ def test_recovery_benchmark_scores_every_method_from_the_same_checkpoints(tmp_pa
     from benchmarks.recovery import METHODS
 
     out = tmp_path / "recovery"
-    _run("benchmarks.recovery", "--datasets", "sst2", "--corruption", "0.25", "--seeds", "0", "1",
+    _run("benchmarks.recovery", "--datasets", "diasafety", "--corruption", "0.25", "--seeds", "0", "1",
          "--train-size", "32", "--val-size", "16", "--test-size", "16", "--epochs", "2", "--rounds", "1",
          "--folds", "2", "--model", str(tiny_model_dir), "--out", str(out))
     run = json.loads((out / "recovery.json").read_text())
     cells = run["cells"]
-    assert [(c["dataset"], c["corruption"], c["seed"]) for c in cells] == [("sst2", 0.25, 0), ("sst2", 0.25, 1)]
+    assert [(c["dataset"], c["corruption"], c["seed"]) for c in cells] == [("diasafety", 0.25, 0), ("diasafety", 0.25, 1)]
     for cell in cells:
         assert cell["flipped"] == 8 and cell["sizes"] == {"train": 32, "validation": 16, "test": 16}
         assert set(cell["methods"]) == set(METHODS)
@@ -48,14 +48,14 @@ def test_recovery_benchmark_scores_every_method_from_the_same_checkpoints(tmp_pa
         assert summary["methods"][method]["auroc"]["mean"] == pytest.approx(np.mean([c["methods"][method]["auroc"] for c in cells]))
     table = (out / "recovery.md").read_text()
     assert all(f"`{method}`" in table for method in METHODS)
-    for plot in ("flips-found-sst2-p0.25.png", "accuracy-rounds-sst2-p0.25.png"):
+    for plot in ("flips-found-diasafety-p0.25.png", "accuracy-rounds-diasafety-p0.25.png"):
         assert (out / plot).stat().st_size > 1000
 
 
 def test_influence_speed_benchmark_matches_captum_and_reports_throughput(tmp_path, tiny_model_dir):
     pytest.importorskip("captum")
     out, result = tmp_path / "speed", tmp_path / "speed.json"
-    _run("benchmarks.influence_speed", "--model", str(tiny_model_dir), "--sizes", "16", "32", "--captum-sizes", "16",
+    _run("benchmarks.influence_speed", "--data", "diasafety", "--model", str(tiny_model_dir), "--sizes", "16", "32", "--captum-sizes", "16",
          "--checkpoints", "2", "--checkpoint-counts", "1", "2", "--queries", "6", "--check-train", "8",
          "--check-queries", "4", "--captum-batch-sweep", "1", "4", "--sweep-size", "8", "--json", str(result), "--out", str(out))
     run = json.loads(result.read_text())
