@@ -45,6 +45,7 @@ from benchmarks.common import (
     markdown_table,
     mean_std,
     ranking_metrics,
+    run_main,
     write_json,
 )
 from gbair.cli.display import ProgressBars
@@ -86,9 +87,10 @@ END_TO_END_CELLS = ["sst2:uniform", "diasafety:class-conditional", "convabuse:re
 # Settings a finished cell depends on: a rerun that changes any of them must not reuse the old cells.
 CELL_SETTINGS = ("train_size", "train_sizes", "val_size", "test_size", "model", "epochs", "checkpoints_per_epoch",
                  "rounds", "budget", "folds", "knn_neighbours", "gbair_method", "flips", "selection_fraction")
+# Bundled with gbair, so the quick run needs no `gbair data fetch`.
 QUICK = {
-    "datasets": ["sst2"], "noise": ["uniform"], "corruption": [0.2], "seeds": [0], "train_size": 200,
-    "val_size": 100, "test_size": 200, "epochs": 2, "rounds": 1, "folds": 2, "end_to_end": ["sst2:uniform"],
+    "datasets": ["diasafety"], "noise": ["uniform"], "corruption": [0.2], "seeds": [0], "train_size": 200,
+    "val_size": 100, "test_size": 200, "epochs": 2, "rounds": 1, "folds": 2, "end_to_end": ["diasafety:uniform"],
     "end_to_end_methods": ["fused", "loss"],
 }
 
@@ -122,7 +124,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--grids", nargs="+", choices=["ranking", "end-to-end"], default=["ranking", "end-to-end"])
     parser.add_argument("--datasets", nargs="+", choices=NAMED_SETS, default=list(NAMED_SETS),
-                        help="ranking grid's data sets (real noise on " + ", ".join(sorted(REAL_NOISE)) + ")")
+                        help="ranking grid's data sets; SST-2 and OLID come from `gbair data fetch sst2 olid` "
+                        "(real noise on " + ", ".join(sorted(REAL_NOISE)) + ")")
     parser.add_argument("--noise", nargs="+", choices=NOISE_KINDS[:2], default=list(NOISE_KINDS[:2]),
                         help="synthetic noise kinds of the ranking grid; a set without a --flip pair skips class-conditional")
     parser.add_argument("--flip", nargs="*", default=[], metavar="SET=FROM:TO",
@@ -592,4 +595,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

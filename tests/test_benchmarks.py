@@ -1,4 +1,4 @@
-"""Both benchmark scripts end to end, as a user runs them, on real SST-2 with a tiny random backbone."""
+"""Both benchmark scripts end to end, as a user runs them, on the bundled DiaSafety with a tiny random backbone."""
 
 import json
 import subprocess
@@ -16,22 +16,22 @@ def _run(module: str, *args: str) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
 
 
-def test_recovery_benchmark_grids_score_every_method_and_resume(tmp_path, tiny_model_dir, data_dir):
+def test_recovery_benchmark_grids_score_every_method_and_resume(tmp_path, tiny_model_dir):
     from benchmarks.recovery import CLAIRVOYANT, RANKED, main
 
     out = tmp_path / "recovery"
-    args = ["--data-dir", str(data_dir), "--train-size-for", "convabuse=40",
-            "--datasets", "sst2", "--noise", "uniform", "class-conditional", "--corruption", "0.25",
+    args = ["--train-size-for", "convabuse=40", "--datasets", "diasafety", "--noise", "uniform", "class-conditional", "--corruption", "0.25",
             "--train-size", "32", "--val-size", "16", "--test-size", "16", "--epochs", "2", "--rounds", "2",
-            "--folds", "2", "--knn-neighbours", "3", "--end-to-end", "sst2:uniform",
+            "--folds", "2", "--knn-neighbours", "3", "--end-to-end", "diasafety:uniform",
             "--end-to-end-methods", "fused", "aum", "--model", str(tiny_model_dir), "--out", str(out)]
     _run("benchmarks.recovery", *args, "--seeds", "0", "--grids", "ranking")
     run = json.loads((out / "recovery.json").read_text())
     cells = run["cells"]
-    assert [c["key"] for c in cells] == ["ranking/sst2/uniform/p0.25/seed0", "ranking/sst2/class-conditional/p0.25/seed0"]
+    assert [c["key"] for c in cells] == [
+        "ranking/diasafety/uniform/p0.25/seed0", "ranking/diasafety/class-conditional/p0.25/seed0"]
     for cell in cells:
         assert cell["sizes"] == {"train": 32, "validation": 16, "test": 16}
-        # Uniform: a quarter of all 32; class-conditional: a quarter of the (about 16) positive examples.
+        # Uniform: a quarter of all 32; class-conditional: a quarter of the Unsafe examples only.
         assert cell["wrong_labels"] == 8 if cell["noise"] == "uniform" else 0 < cell["wrong_labels"] < 8
         assert set(cell["methods"]) == set(RANKED)
         for metrics in cell["methods"].values():
@@ -45,14 +45,15 @@ def test_recovery_benchmark_grids_score_every_method_and_resume(tmp_path, tiny_m
     table = (out / "recovery.md").read_text()
     assert table.index("Ranking, uniform noise") < table.index("Ranking, class-conditional noise")
     assert all(f"`{method}`" in table for method in RANKED)
-    assert (out / "flips-found-sst2-class-conditional-p0.25.png").stat().st_size > 1000
+    assert (out / "flips-found-diasafety-class-conditional-p0.25.png").stat().st_size > 1000
 
     # Same settings, more cells: the finished ranking cells are kept; ConvAbuse's real noise (disputed rows)
     # and the end-to-end cell run (in this process, to spare a second start-up).
-    assert main([*args, "--datasets", "sst2", "convabuse", "--seeds", "0", "--grids", "ranking", "end-to-end"]) == 0
+    assert main([*args, "--datasets", "diasafety", "convabuse", "--seeds", "0", "--grids", "ranking", "end-to-end"]) == 0
     run = json.loads((out / "recovery.json").read_text())
     assert run["cells"][:2] == cells
-    assert [c["key"] for c in run["cells"][2:]] == ["ranking/convabuse/real/seed0", "end-to-end/sst2/uniform/p0.25/seed0"]
+    assert [c["key"] for c in run["cells"][2:]] == [
+        "ranking/convabuse/real/seed0", "end-to-end/diasafety/uniform/p0.25/seed0"]
     real = run["cells"][2]
     assert real["sizes"]["train"] == 40 and 0 < real["wrong_labels"] < 40
     assert set(real["methods"]) == set(RANKED) - {CLAIRVOYANT}
@@ -81,7 +82,7 @@ def test_recovery_benchmark_grids_score_every_method_and_resume(tmp_path, tiny_m
 def test_influence_speed_benchmark_matches_captum_and_reports_throughput(tmp_path, tiny_model_dir):
     pytest.importorskip("captum")
     out, result = tmp_path / "speed", tmp_path / "speed.json"
-    _run("benchmarks.influence_speed", "--model", str(tiny_model_dir), "--sizes", "16", "32", "--captum-sizes", "16",
+    _run("benchmarks.influence_speed", "--data", "diasafety", "--model", str(tiny_model_dir), "--sizes", "16", "32", "--captum-sizes", "16",
          "--checkpoints", "2", "--checkpoint-counts", "1", "2", "--queries", "6", "--check-train", "8",
          "--check-queries", "4", "--captum-batch-sweep", "1", "4", "--sweep-size", "8", "--json", str(result), "--out", str(out))
     run = json.loads(result.read_text())

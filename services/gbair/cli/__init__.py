@@ -9,13 +9,13 @@ import warnings
 import transformers
 from rich.console import Console
 
-from gbair.cli import demo, export, recover, review, serve, submit, suspects, watch
+from gbair.cli import data, demo, export, recover, review, serve, submit, suspects, watch
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gbair", description="Find and fix mislabeled training data for PET.")
     subcommands = parser.add_subparsers(dest="command", required=True)
-    for command in (recover, serve, demo, submit, watch, suspects, review, export):
+    for command in (recover, serve, demo, submit, watch, suspects, review, export, data):
         command.add_parser(subcommands)
     args = parser.parse_args(argv)
     # Library chatter (weight-loading bars, deprecation notices) would bury gbair's own progress bars.

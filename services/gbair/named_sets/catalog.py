@@ -92,7 +92,7 @@ CATALOG: dict[str, NamedSet] = {
                 test=("testset-levela.tsv", "5fff16b4fc474b859540200ef7befd42883fc42810e0a18d3bd621ba90b9cb9e"),
                 test_labels=("labels-levela.csv", "f301af1a52210727e6601958e7b9795a0b22d81f51f9ad8e1870c503c684fc31"),
             ),
-            license="research use (see the source's README)",
+            license="research use",
             citation="Zampieri et al. 2019, Predicting the Type and Target of Offensive Posts in Social Media",
             bundled=False,
         ),

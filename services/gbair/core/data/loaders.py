@@ -101,9 +101,9 @@ def load_splits(
     and test files. A named set found nowhere raises a `DataError` that says how to fetch it.
 
     `train_size` / `val_size` draw a seeded random subsample (None = all); the test split is always
-    complete. Where there is no validation file (olid, or a user file without `validation_path`),
-    `val_size` examples (default: 10% of the file) are carved out of the training file first, and
-    the training subsample is drawn from the rest. The validation draw does not depend on
+    complete. Where there is no validation file (olid, banking77, or a user file without
+    `validation_path`), `val_size` examples (default: 10% of the file) are carved out of the
+    training file first, and the training subsample is drawn from the rest. The validation draw does not depend on
     `train_size`. Bad input raises one `DataError` naming the file, row and problem.
     """
     if source in _NAMED_SETS:
