@@ -8,6 +8,8 @@ import hashlib
 import http.server
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from functools import partial
@@ -179,3 +181,13 @@ def test_list_says_where_each_set_is_found(
     assert "not present" in rows["sst2"] and "gbair data fetch sst2" in rows["sst2"]
     assert "bundled" in rows["diasafety"] and "Apache-2.0" in rows["diasafety"]
     assert "user data folder" in rows["banking77"] and "CC-BY-4.0" in rows["banking77"]
+
+
+def test_the_catalog_and_fetch_code_import_no_numpy_or_torch() -> None:
+    """`gbair data` must work in a client install, which has neither."""
+    code = (
+        "import sys, gbair.named_sets.catalog, gbair.named_sets.locations, gbair.named_sets.fetch; "
+        "print(sorted({'numpy', 'torch'} & set(sys.modules)))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
