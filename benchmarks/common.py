@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import os
 import platform
+import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,21 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
+from gbair.core.data import DataError
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+def run_main(main: Callable[[], int | None]) -> int:
+    """A benchmark's exit code. A named set that is missing (its message says which `gbair data fetch`
+    to run) or bad ends the run with that one line instead of a traceback."""
+    try:
+        return main() or 0
+    except DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
 
 CURVE_POINTS = 101
 """Fractions of the training set inspected at which the flips-found curve is sampled: 0, 0.01, ..., 1."""

@@ -32,7 +32,7 @@ try:
 except ImportError:  # the benchmark extra is not installed; --no-captum still works
     TracInCP = None
 
-from benchmarks.common import line_plot, machine, markdown_table, write_json
+from benchmarks.common import line_plot, machine, markdown_table, run_main, write_json
 from gbair.core.config import GbairConfig, TrainConfig
 from gbair.core.data import NAMED_SETS, load_splits
 from gbair.core.influence import query_gradients, training_statistics
@@ -303,4 +303,4 @@ def plot(run: dict[str, Any], folder: Path) -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

@@ -1,23 +1,36 @@
-"""Mislabel detection and recovery: every scoring method against every baseline (MISSION.md section 3).
+"""Mislabel detection and recovery: every scoring method against every peer (MISSION.md section 3).
 
-For each data set, corruption rate p and seed: train on the clean labels (test accuracy "clean"); flip a
-fraction p of the training labels and train again (test accuracy "corrupted", and the checkpoints every
-method scores); rank the training set with every method from those same checkpoints (AUROC, precision@k
-and recall of the flipped labels among the k flagged); confident learning from K-fold training; then run
-G-BAIR with remove and with relabel (test accuracy of the best round by validation accuracy, and the
-recovered fraction (after - corrupted) / (clean - corrupted)).
+Two grids, each a list of cells (data set, kind of noise, rate p, seed):
+
+- ranking: train on the clean labels, then on the noisy ones; rank the noisy training set with every
+  method and peer from that one training run (the same checkpoints, the logits recorded while training,
+  the backbone's embeddings, confident learning's K fold models and their ensemble, and for synthetic
+  noise a clairvoyant ceiling: the loss of the given label under the clean-label model). AUROC,
+  precision@k and recall@k of the flipped (or, on ConvAbuse, disputed) labels; where there are more than
+  two classes, relabel accuracy: the share of flagged flips whose suggested label is the true one.
+- end to end: at the same total budget of R rounds of k, the test accuracy of G-BAIR's rounds with each
+  flagger, of one-shot "flag R·k once, retrain once", and of the clean-label model (on ConvAbuse: trained
+  without the disputed rows); the flips G-BAIR found in R rounds against the one-shot top R·k; and G-BAIR
+  with the trusted set split into a scoring part and a round-selection part.
+
+Noise: uniform (a fraction p flipped to a random other class), class-conditional (a fraction p of one
+named class flipped to another, `--flip`), and real (ConvAbuse's majority labels, disputed rows as the
+ground truth). The JSON is rewritten after every cell and a rerun with the same settings skips the cells
+it already holds.
 
     python -m benchmarks.recovery --quick --out /tmp/recovery-quick
-    python -m benchmarks.recovery --out docs/results/recovery-full   # the full protocol: hours on a CPU
+    python -m benchmarks.recovery --out docs/results/recovery-full   # the full protocol: days on a CPU
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, get_args
 
@@ -32,284 +45,554 @@ from benchmarks.common import (
     markdown_table,
     mean_std,
     ranking_metrics,
+    run_main,
     write_json,
 )
 from gbair.cli.display import ProgressBars
 from gbair.core.config import CleaningAction, GbairConfig, ScoringMethod
 from gbair.core.confident_learning import out_of_sample_fit
-from gbair.core.data import NAMED_SETS, corrupt_labels, load_splits
-from gbair.core.data.dataset import DataSplits
+from gbair.core.data import NAMED_SETS, corrupt_labels, load_splits, true_label_names
+from gbair.core.data.dataset import DataSplits, TextDataset
 from gbair.core.evaluation import accuracy, predict_probabilities
-from gbair.core.influence import INFLUENCE_METHODS, NEEDS_INITIAL_STATE, query_gradients, suspicion_scores
+from gbair.core.influence import INFLUENCE_METHODS, NEEDS_INITIAL_STATE, query_gradients, suggest_labels, suspicion_scores
 from gbair.core.influence.methods import standardise_within, tracin
 from gbair.core.model import PetClassifier, encode
 from gbair.core.model.inputs import EncodedSet
+from gbair.core.neighbours import backbone_embeddings, neighbour_labels
 from gbair.core.progress import Progress
 from gbair.core.recovery import LocalBackend, Recovery
+from gbair.core.recovery_state import RecoveryState, TrainedRound
+from gbair.core.report import RecoveryReport
 from gbair.core.training import initial_checkpoint
+from gbair.core.training_dynamics import area_under_the_margin, cartography, most_probable_other_label
 
 # Measured here only, to see what closes the gap of the plain sum (MISSION.md "A trap in the plain sum").
 VARIANTS = {
     "tracin-within-class": lambda stats: standardise_within(tracin(stats), stats.train_labels),
 }
-METHODS = [*INFLUENCE_METHODS, "confident-learning", *VARIANTS]
+CLAIRVOYANT = "clairvoyant"
+# Every ranking scored. `cartography-variability` is ranked but not a --method: variability marks ambiguous
+# examples, a different thing from mislabeled ones; `clairvoyant` needs the true labels (synthetic noise only).
+RANKED = [*INFLUENCE_METHODS, *VARIANTS, "aum", "cartography", "cartography-variability", "knn",
+          "confident-learning", "ensemble", CLAIRVOYANT]
+NOISE_KINDS = ("uniform", "class-conditional", "real")
+# Which way annotators err, per data set: missed harm (Unsafe -> Safe), missed offence, missed praise.
+CLASS_CONDITIONAL_FLIPS = {"diasafety": ("Unsafe", "Safe"), "sst2": ("positive", "negative"), "olid": ("OFF", "NOT")}
+# Sets whose labels already hold real, measurable noise: disputed rows are the ground truth.
+REAL_NOISE = {"convabuse"}
+# Training sizes that differ from --train-size (None: the whole training split).
+TRAIN_SIZES: dict[str, int | None] = {"banking77": 5000, "convabuse": None}
+END_TO_END_METHODS = ["fused", "tracin", "loss", "aum", "knn", "confident-learning"]
+END_TO_END_CELLS = ["sst2:uniform", "diasafety:class-conditional", "convabuse:real"]
+# Settings a finished cell depends on: a rerun that changes any of them must not reuse the old cells.
+CELL_SETTINGS = ("train_size", "train_sizes", "val_size", "test_size", "model", "epochs", "checkpoints_per_epoch",
+                 "rounds", "budget", "folds", "knn_neighbours", "gbair_method", "flips", "selection_fraction")
+# Bundled with gbair, so the quick run needs no `gbair data fetch`.
 QUICK = {
-    "datasets": ["sst2"], "corruption": [0.2], "seeds": [0], "train_size": 200, "val_size": 100,
-    "test_size": 200, "epochs": 2, "rounds": 1, "folds": 2,
+    "datasets": ["diasafety"], "noise": ["uniform"], "corruption": [0.2], "seeds": [0], "train_size": 200,
+    "val_size": 100, "test_size": 200, "epochs": 2, "rounds": 1, "folds": 2, "end_to_end": ["diasafety:uniform"],
+    "end_to_end_methods": ["fused", "loss"],
 }
+
+
+@dataclasses.dataclass(frozen=True)
+class CellSpec:
+    grid: str
+    dataset: str
+    noise: str
+    corruption: float | None
+    seed: int
+
+    @property
+    def key(self) -> str:
+        rate = "" if self.corruption is None else f"/p{self.corruption}"
+        return f"{self.grid}/{self.dataset}/{self.noise}{rate}/seed{self.seed}"
+
+
+@dataclasses.dataclass(frozen=True)
+class NoisyData:
+    """The splits with the noisy training labels, which ids are wrong (flipped or disputed), the true label of
+    each flipped id (empty for real noise: unknown), and the training set of the clean-label reference."""
+
+    splits: DataSplits
+    wrong_ids: list[str]
+    true_labels: dict[str, str]
+    reference_train: TextDataset
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", nargs="+", choices=NAMED_SETS, default=list(NAMED_SETS))
-    parser.add_argument("--corruption", nargs="+", type=float, default=[0.1, 0.2, 0.3], help="fractions p flipped")
+    parser.add_argument("--grids", nargs="+", choices=["ranking", "end-to-end"], default=["ranking", "end-to-end"])
+    parser.add_argument("--datasets", nargs="+", choices=NAMED_SETS, default=list(NAMED_SETS),
+                        help="ranking grid's data sets; SST-2 and OLID come from `gbair data fetch sst2 olid` "
+                        "(real noise on " + ", ".join(sorted(REAL_NOISE)) + ")")
+    parser.add_argument("--noise", nargs="+", choices=NOISE_KINDS[:2], default=list(NOISE_KINDS[:2]),
+                        help="synthetic noise kinds of the ranking grid; a set without a --flip pair skips class-conditional")
+    parser.add_argument("--flip", nargs="*", default=[], metavar="SET=FROM:TO",
+                        help=f"class-conditional flip per data set (defaults: {CLASS_CONDITIONAL_FLIPS})")
+    parser.add_argument("--corruption", nargs="+", type=float, default=[0.2], help="fractions p flipped")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--train-size", type=int, default=2000)
+    parser.add_argument("--train-size-for", nargs="*", default=[], metavar="SET=N|all",
+                        help=f"per-set training sizes (defaults: {TRAIN_SIZES}, None: all)")
     parser.add_argument("--val-size", type=int, default=400)
     parser.add_argument("--test-size", type=int, default=None, help="seeded test subsample (default: the whole split)")
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--model", default=GbairConfig().model.name_or_path)
     parser.add_argument("--epochs", type=int, default=GbairConfig().train.epochs)
     parser.add_argument("--checkpoints-per-epoch", type=int, default=GbairConfig().train.checkpoints_per_epoch)
-    parser.add_argument("--rounds", type=int, default=2, help="G-BAIR cleaning rounds after round 0")
-    parser.add_argument("--budget", type=float, default=GbairConfig().recovery.budget, help="k: flagged per round")
+    parser.add_argument("--rounds", type=int, default=2, help="R: G-BAIR cleaning rounds after round 0")
+    parser.add_argument("--budget", type=float, default=GbairConfig().recovery.budget,
+                        help="k: flagged per round, a fraction of the initial training set or a count")
     parser.add_argument("--folds", type=int, default=GbairConfig().influence.confident_learning_folds,
-                        help="K of confident learning's K-fold training")
+                        help="K of confident learning's K-fold training (and of the ensemble)")
+    parser.add_argument("--knn-neighbours", type=int, default=GbairConfig().influence.knn_neighbours)
     parser.add_argument("--gbair-method", choices=get_args(ScoringMethod), default=GbairConfig().influence.method,
-                        help="the scoring method G-BAIR's rounds use")
-    parser.add_argument("--methods", nargs="+", choices=METHODS, default=METHODS, help="rankings to score")
-    parser.add_argument("--actions", nargs="*", choices=get_args(CleaningAction), default=list(get_args(CleaningAction)))
+                        help="whose TracIn relabel suggestions are scored, and G-BAIR's method with a split trusted set")
+    parser.add_argument("--methods", nargs="+", choices=RANKED, default=RANKED, help="rankings to score")
+    parser.add_argument("--end-to-end", nargs="*", default=END_TO_END_CELLS, metavar="SET:NOISE",
+                        help="end-to-end cells (sets not installed are skipped)")
+    parser.add_argument("--end-to-end-methods", nargs="+", choices=get_args(ScoringMethod), default=END_TO_END_METHODS,
+                        help="flaggers of the G-BAIR and one-shot runs")
+    parser.add_argument("--actions", nargs="*", choices=get_args(CleaningAction), default=["remove"],
+                        help="what the end-to-end runs do with flagged examples")
+    parser.add_argument("--selection-fraction", type=float, default=0.5,
+                        help="share of the trusted set that picks G-BAIR's round in the split-trusted-set run (0: skip it)")
     parser.add_argument("--quick", action="store_true", help=f"a few minutes: {QUICK}")
-    parser.add_argument("--out", type=Path, required=True, help="folder for recovery.json, recovery.md and plots")
+    parser.add_argument("--out", type=Path, required=True, help="folder for recovery.md and plots")
+    parser.add_argument("--json", type=Path, default=None, help="results, rewritten after every cell and resumed "
+                        "from (default: OUT/recovery.json)")
     args = parser.parse_args(argv)
     if args.quick:
         for name, value in QUICK.items():
             setattr(args, name, value)
+    args.json = args.json or args.out / "recovery.json"
+    args.flips = {**CLASS_CONDITIONAL_FLIPS, **_pairs(parser, args.flip, "--flip", lambda v: tuple(v.split(":", 1)))}
+    args.train_sizes = {**TRAIN_SIZES, **_pairs(parser, args.train_size_for, "--train-size-for",
+                                                lambda v: None if v == "all" else int(v))}
     return args
 
 
-def build_config(args: argparse.Namespace, seed: int, action: str = "remove") -> GbairConfig:
+def _pairs(parser: argparse.ArgumentParser, items: list[str], option: str, value: Callable[[str], Any]) -> dict:
+    pairs = {}
+    for item in items:
+        name, _, raw = item.partition("=")
+        try:
+            pairs[name] = value(raw)
+        except ValueError:
+            parser.error(f"{option} {item!r}: bad value")
+        if name not in NAMED_SETS or raw == "" or (option == "--flip" and len(pairs[name]) != 2):
+            parser.error(f"{option} {item!r}: expected SET=VALUE with SET one of {list(NAMED_SETS)}")
+    return pairs
+
+
+def grid_cells(args: argparse.Namespace) -> list[CellSpec]:
+    """Seeds outermost: a run stopped early still covers every cell with the seeds it finished."""
+    cells = []
+    for seed in args.seeds:
+        if "ranking" in args.grids:
+            for dataset in args.datasets:
+                for noise, rate in _noise_settings(args, dataset, args.noise):
+                    cells.append(CellSpec("ranking", dataset, noise, rate, seed))
+        if "end-to-end" in args.grids:
+            for item in args.end_to_end:
+                dataset, _, noise = item.partition(":")
+                if dataset in NAMED_SETS:
+                    for noise_kind, rate in _noise_settings(args, dataset, [noise]):
+                        cells.append(CellSpec("end-to-end", dataset, noise_kind, rate, seed))
+    return cells
+
+
+def _noise_settings(args: argparse.Namespace, dataset: str, kinds: list[str]) -> list[tuple[str, float | None]]:
+    if dataset in REAL_NOISE:
+        return [("real", None)]
+    kinds = [k for k in kinds if k == "uniform" or (k == "class-conditional" and dataset in args.flips)]
+    return [(kind, rate) for kind in kinds for rate in args.corruption]
+
+
+def build_config(args: argparse.Namespace, seed: int, **recovery: Any) -> GbairConfig:
+    method = recovery.pop("method", args.gbair_method)
     return GbairConfig(
         model={"name_or_path": args.model},
         train={"epochs": args.epochs, "checkpoints_per_epoch": args.checkpoints_per_epoch, "seed": seed},
-        influence={"method": args.gbair_method, "seed": seed, "confident_learning_folds": args.folds},
-        recovery={"rounds": args.rounds, "budget": args.budget, "action": action},
+        influence={"method": method, "seed": seed, "confident_learning_folds": args.folds,
+                   "knn_neighbours": args.knn_neighbours},
+        recovery={"rounds": args.rounds, "budget": args.budget, **recovery},
     )
 
 
-def run_cell(args: argparse.Namespace, dataset: str, fraction: float, seed: int, progress: Progress) -> dict[str, Any]:
-    """One data set, corruption rate and seed: accuracies, every method's ranking, and G-BAIR."""
-    config = build_config(args, seed)
-    splits = load_splits(dataset, data_dir=args.data_dir, train_size=args.train_size, val_size=args.val_size, seed=seed)
+def noisy_data(args: argparse.Namespace, spec: CellSpec) -> NoisyData:
+    splits = load_splits(spec.dataset, data_dir=args.data_dir, train_size=args.train_sizes.get(spec.dataset, args.train_size),
+                         val_size=args.val_size, seed=spec.seed)
     if args.test_size is not None and splits.test is not None and args.test_size < len(splits.test):
-        chosen = np.sort(np.random.default_rng(seed).choice(len(splits.test), args.test_size, replace=False))
+        chosen = np.sort(np.random.default_rng(spec.seed).choice(len(splits.test), args.test_size, replace=False))
         splits = dataclasses.replace(splits, test=splits.test.subset(chosen.tolist()))
-    corrupted, flipped = corrupt_labels(splits.train, fraction, seed=seed)
-    classifier = PetClassifier.build(config.model, splits.label_names, seed=seed)
-    initial = classifier.pet_state()
-    backend = LocalBackend(config)
-    validation, test = encode(classifier, splits.validation), encode(classifier, splits.test)
-    seconds: dict[str, float] = {}
+    if spec.noise == "real":
+        from gbair.core.data.annotations import disputed_ids  # comes with the ConvAbuse loader
 
-    def timed(name: str, work):
+        disputed = disputed_ids(splits.train)
+        return NoisyData(splits, disputed, {}, splits.train.without_ids(disputed))
+    source, target = args.flips[spec.dataset] if spec.noise == "class-conditional" else (None, None)
+    noisy, flipped = corrupt_labels(splits.train, spec.corruption, seed=spec.seed, source=source, target=target)
+    return NoisyData(dataclasses.replace(splits, train=noisy), flipped, true_label_names(splits.train, flipped),
+                     splits.train)
+
+
+class CellRun:
+    """One cell's shared classifier, its untrained state and timings."""
+
+    def __init__(self, args: argparse.Namespace, spec: CellSpec, progress: Progress):
+        self.args, self.spec, self.progress = args, spec, progress
+        self.data = noisy_data(args, spec)
+        self.config = build_config(args, spec.seed)
+        self.classifier = PetClassifier.build(self.config.model, self.data.splits.label_names, seed=spec.seed)
+        self.initial = self.classifier.pet_state()
+        self.backend = LocalBackend(self.config)
+        self.test = encode(self.classifier, self.data.splits.test)
+        self.seconds: dict[str, float] = {}
+
+    def timed(self, name: str, work: Callable[[], Any]) -> Any:
         started = time.perf_counter()
         result = work()
-        seconds[name] = round(time.perf_counter() - started, 2)
+        self.seconds[name] = round(time.perf_counter() - started, 2)
         return result
 
-    def train_and_test(train: EncodedSet):
-        classifier.load_pet_state(initial)
-        training = backend.train(classifier, train, progress)
-        return training, accuracy(predict_probabilities(classifier, test), test.labels)
+    def train_and_test(self, train: EncodedSet):
+        self.classifier.load_pet_state(self.initial)
+        training = self.backend.train(self.classifier, train, self.progress)
+        return training, accuracy(predict_probabilities(self.classifier, self.test), self.test.labels)
 
-    _, clean_accuracy = timed("train_clean", lambda: train_and_test(encode(classifier, splits.train)))
-    train = encode(classifier, corrupted)
-    training, corrupted_accuracy = timed("train_corrupted", lambda: train_and_test(train))
-    errors = (predict_probabilities(classifier, validation).argmax(1) != validation.labels).nonzero().flatten().tolist()
-    batch_size = config.influence.batch_size
+    def recovery(self, **recovery: Any) -> Recovery:
+        # Recovery takes the classifier's current state as every round's start.
+        self.classifier.load_pet_state(self.initial)
+        return Recovery(self.data.splits, build_config(self.args, self.spec.seed, **recovery), classifier=self.classifier)
 
-    def statistics(checkpoints):
-        queries = query_gradients(classifier, checkpoints, validation.subset(errors), batch_size)
-        return backend.training_statistics(classifier, checkpoints, train, queries, progress)
+    def header(self) -> dict[str, Any]:
+        splits = self.data.splits
+        return {
+            "key": self.spec.key, **dataclasses.asdict(self.spec),
+            "sizes": {"train": len(splits.train), "validation": len(splits.validation), "test": len(splits.test)},
+            "wrong_labels": len(self.data.wrong_ids), "classes": len(splits.label_names),
+        }
 
-    stats = timed("influence", lambda: statistics(training.checkpoints))
+
+def run_ranking_cell(args: argparse.Namespace, spec: CellSpec, progress: Progress) -> dict[str, Any]:
+    run = CellRun(args, spec, progress)
+    splits, classifier = run.data.splits, run.classifier
+    reference = encode(classifier, run.data.reference_train)
+    _, clean_accuracy = run.timed("train_clean", lambda: run.train_and_test(reference))
+    train = encode(classifier, splits.train)
+    clean_probabilities = predict_probabilities(classifier, train).double().numpy() if run.data.true_labels else None
+    training, noisy_accuracy = run.timed("train_noisy", lambda: run.train_and_test(train))
+    validation = encode(classifier, splits.validation)
+    final_probabilities = predict_probabilities(classifier, validation)
+    errors = (final_probabilities.argmax(1) != validation.labels).nonzero().flatten().tolist()
+    batch_size = run.config.influence.batch_size
+    queries = query_gradients(classifier, training.checkpoints, validation.subset(errors), batch_size)
+
+    def statistics(checkpoints, query):
+        return run.backend.training_statistics(classifier, checkpoints, train, query, progress)
+
+    stats = run.timed("influence", lambda: statistics(training.checkpoints, queries))
     initial_stats = None
     if NEEDS_INITIAL_STATE.intersection(args.methods):
-        initial_stats = timed("influence_initial_state", lambda: statistics([initial_checkpoint(initial)]))
-    is_flipped = np.isin(train.ids, flipped)
-    flag_count = config.recovery.flag_count(len(train))
-    methods = {
-        method: ranking_metrics(
-            suspicion_scores(
-                stats, method, vote_top_fraction=config.influence.vote_top_fraction, seed=seed, initial=initial_stats
-            ),
-            is_flipped,
-            flag_count,
-        )
-        for method in INFLUENCE_METHODS
-        if method in args.methods
-    }
+        start = [initial_checkpoint(run.initial)]
+        initial_stats = run.timed("influence_initial_state", lambda: statistics(
+            start, query_gradients(classifier, start, validation.subset(errors), batch_size)))
+    labels = train.labels
+    given = labels.numpy()
+
+    def most_probable_other(probabilities: np.ndarray) -> Callable[[list[int]], list[int]]:
+        def suggest(positions: list[int]) -> list[int]:
+            chosen = probabilities[positions].copy()
+            chosen[np.arange(len(positions)), given[positions]] = -np.inf
+            return chosen.argmax(axis=1).tolist()
+        return suggest
+
+    def from_training(positions: list[int]) -> list[int]:
+        return most_probable_other_label(training, labels, positions)
+
+    def from_tracin(positions: list[int]) -> list[int]:
+        return suggest_labels(classifier, training.checkpoints, train.subset(positions), queries, batch_size)
+
+    # method -> (suspicion scores, how it suggests labels); None where it suggests none.
+    rankings: dict[str, tuple[np.ndarray, Callable | None]] = {}
+    for method in INFLUENCE_METHODS:
+        if method in args.methods:
+            scores = suspicion_scores(stats, method, vote_top_fraction=run.config.influence.vote_top_fraction,
+                                      seed=spec.seed, initial=initial_stats)
+            # TracIn's relabel is many gradient passes per example and label: scored for G-BAIR's method only.
+            rankings[method] = (scores, from_tracin if method == args.gbair_method else None)
     for name, variant in VARIANTS.items():
         if name in args.methods:
-            methods[name] = ranking_metrics(variant(stats).numpy(), is_flipped, flag_count)
-    if "confident-learning" in args.methods:
-        fit = timed(
-            "confident_learning",
-            lambda: out_of_sample_fit(classifier, train, initial, backend.train, args.folds, seed, progress),
-        )
-        methods["confident-learning"] = ranking_metrics(fit.suspicion_scores(), is_flipped, flag_count)
+            rankings[name] = (variant(stats).numpy(), None)
+    if "loss" in rankings:
+        rankings["loss"] = (rankings["loss"][0], from_training)
+    rankings["aum"] = (area_under_the_margin(training, labels), from_training)
+    confidence, variability = cartography(training, labels)
+    rankings["cartography"] = (1.0 - confidence, from_training)
+    rankings["cartography-variability"] = (variability, from_training)
+    if "knn" in args.methods:
+        embeddings = run.timed("embeddings", lambda: backbone_embeddings(classifier, train, batch_size, progress))
+        neighbours = neighbour_labels(embeddings, given, args.knn_neighbours, len(splits.label_names))
+        rankings["knn"] = (neighbours.suspicion_scores(), neighbours.suggested_labels)
+    if {"confident-learning", "ensemble"} & set(args.methods):
+        fit = run.timed("folds", lambda: out_of_sample_fit(
+            classifier, train, run.initial, run.backend.train, args.folds, spec.seed, progress))
+        rankings["confident-learning"] = (fit.suspicion_scores(), fit.suggested_labels)
+        rankings["ensemble"] = (fit.ensemble_suspicion_scores(), lambda p: fit.suggested_labels(p, ensemble=True))
+    if clean_probabilities is not None:
+        # The loss of the given label under the model trained on the true labels: a ceiling, not a method.
+        clairvoyant = -np.log(clean_probabilities[np.arange(len(given)), given].clip(min=np.finfo(float).tiny))
+        rankings[CLAIRVOYANT] = (clairvoyant, most_probable_other(clean_probabilities))
 
-    gbair = {}
-    for action in args.actions:
-        classifier.load_pet_state(initial)
-        recovery = Recovery(
-            dataclasses.replace(splits, train=corrupted), build_config(args, seed, action), classifier=classifier
-        )
-        report = timed(f"gbair_{action}", lambda: recovery.run(flipped, progress)).report
-        best = report.rounds[report.best_round].test_accuracy
-        gbair[action] = {
-            "test_accuracy": best,
-            "best_round": report.best_round,
-            "recovered_fraction": _recovered(clean_accuracy, corrupted_accuracy, best),
-            "rounds": [
-                {
-                    "round": row.round, "train_size": row.train_size, "val_accuracy": row.val_accuracy,
-                    "test_accuracy": row.test_accuracy, "flagged": len(row.flagged_ids),
-                    "flagged_corrupted": row.flagged_corrupted,
-                }
-                for row in report.rounds
-            ],
-        }
+    is_wrong = np.isin(train.ids, run.data.wrong_ids)
+    flag_count = run.config.recovery.flag_count(len(train))
+    label_index = {name: k for k, name in enumerate(splits.label_names)}
+    methods = {}
+    for method, (scores, suggest) in rankings.items():
+        if method not in args.methods:
+            continue
+        metrics = ranking_metrics(scores, is_wrong, flag_count)
+        # With two classes the only other label is the true one: relabel accuracy says nothing there.
+        if suggest is not None and run.data.true_labels and len(splits.label_names) > 2:
+            flagged = np.argsort(-scores, kind="stable")[:flag_count]
+            flips = [int(p) for p in flagged if is_wrong[p]]
+            suggested = suggest(flips) if flips else []
+            truth = [label_index[run.data.true_labels[train.ids[p]]] for p in flips]
+            metrics["relabel_accuracy"] = float(np.mean(np.equal(suggested, truth))) if flips else None
+        methods[method] = metrics
     return {
-        "dataset": dataset, "corruption": fraction, "seed": seed,
-        "sizes": {"train": len(splits.train), "validation": len(splits.validation), "test": len(splits.test)},
-        "flipped": len(flipped), "misclassified_val": len(errors), "checkpoints": len(training.checkpoints),
-        "accuracy": {"clean": clean_accuracy, "corrupted": corrupted_accuracy},
-        "methods": methods, "gbair": gbair, "seconds": seconds,
+        **run.header(), "misclassified_val": len(errors), "checkpoints": len(training.checkpoints),
+        "accuracy": {"clean": clean_accuracy, "noisy": noisy_accuracy}, "methods": methods, "seconds": run.seconds,
     }
 
 
-def _recovered(clean: float, corrupted: float, after: float) -> float | None:
-    """Undefined when corruption did not lower accuracy."""
-    return (after - corrupted) / (clean - corrupted) if clean > corrupted else None
+def run_end_to_end_cell(args: argparse.Namespace, spec: CellSpec, progress: Progress) -> dict[str, Any]:
+    run = CellRun(args, spec, progress)
+    splits = run.data.splits
+    _, clean_accuracy = run.timed("train_clean", lambda: run.train_and_test(encode(run.classifier, run.data.reference_train)))
+    # Budget as a count, the same in every round, so that R rounds and one shot flag the same total.
+    k = run.config.recovery.flag_count(len(splits.train))
+    first = run.recovery(budget=k)
+    start = first.start(run.data.wrong_ids, run.data.true_labels or None)
+    round_zero = run.timed("round_zero", lambda: first.train_round(start, progress))
+    noisy_accuracy = round_zero.test_accuracy
+
+    def summary(report: RecoveryReport, test_accuracy: float) -> dict[str, Any]:
+        # With two classes a relabelled flip always gets its true label: relabel accuracy says nothing there.
+        relabeled = {i: name for r in report.rounds for i, name in r.relabels.items()
+                     if i in run.data.true_labels and len(splits.label_names) > 2}
+        return {
+            "test_accuracy": test_accuracy,
+            "recovered_fraction": _recovered(clean_accuracy, noisy_accuracy, test_accuracy),
+            "flagged": sum(len(r.flagged_ids) for r in report.rounds),
+            "flips_found": sum(r.flagged_corrupted or 0 for r in report.rounds),
+            "relabel_accuracy": (float(np.mean([report.true_labels[i] == name for i, name in relabeled.items()]))
+                                 if relabeled else None),
+            "best_round": report.best_round,
+            "rounds": [{"round": r.round, "train_size": r.train_size, "val_accuracy": r.val_accuracy,
+                        "test_accuracy": r.test_accuracy, "flagged": len(r.flagged_ids),
+                        "flagged_corrupted": r.flagged_corrupted} for r in report.rounds],
+        }
+
+    methods: dict[str, Any] = {}
+    for method in args.end_to_end_methods:
+        for action in args.actions:
+            name = method if len(args.actions) == 1 else f"{method} {action}"
+            rounds = run.timed(f"gbair_{name}", lambda: _continue(
+                run.recovery(method=method, action=action, budget=k), start, round_zero, progress))
+            one_shot = run.timed(f"one_shot_{name}", lambda: _continue(
+                run.recovery(method=method, action=action, budget=k * args.rounds, rounds=1), start, round_zero, progress))
+            methods[name] = {
+                **summary(rounds, rounds.rounds[rounds.best_round].test_accuracy),
+                "one_shot": summary(one_shot, one_shot.rounds[-1].test_accuracy),
+            }
+    split = None
+    if args.selection_fraction:
+        recovery = run.recovery(budget=k, selection_fraction=args.selection_fraction)
+        report = run.timed("gbair_split_trusted", lambda: recovery.run(
+            run.data.wrong_ids, progress, true_labels=run.data.true_labels or None).report)
+        split = {"method": args.gbair_method, "selection_fraction": args.selection_fraction,
+                 **summary(report, report.rounds[report.best_round].test_accuracy)}
+    return {
+        **run.header(), "k": k, "rounds": args.rounds,
+        "accuracy": {"clean": clean_accuracy, "noisy": noisy_accuracy}, "methods": methods,
+        "split_trusted_set": split, "seconds": run.seconds,
+    }
 
 
-def summarise(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Mean ± std over seeds for each data set and corruption rate."""
-    groups: dict[tuple[str, float], list[dict[str, Any]]] = defaultdict(list)
+def _continue(recovery: Recovery, start: RecoveryState, round_zero: TrainedRound, progress: Progress) -> RecoveryReport:
+    """Round 0 trains on the same data from the same start whatever the flagger, so it is trained once per cell."""
+    state = recovery.finish_round(start, round_zero, progress)
+    while not state.finished:
+        state = recovery.finish_round(state, recovery.train_round(state, progress), progress)
+    return recovery.report(state)
+
+
+def _recovered(clean: float, noisy: float, after: float) -> float | None:
+    """Undefined when the noise did not lower accuracy."""
+    return (after - noisy) / (clean - noisy) if clean > noisy else None
+
+
+def _mean_std_of(values: list[float | None]) -> dict[str, float] | None:
+    present = [v for v in values if v is not None]
+    return mean_std(present) if present else None
+
+
+def summarise(cells: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Mean ± std over seeds, per grid, data set, kind of noise and rate."""
+    groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for cell in cells:
-        groups[(cell["dataset"], cell["corruption"])].append(cell)
-    summaries = []
-    for (dataset, fraction), group in groups.items():
-        actions = group[0]["gbair"]
+        groups[(cell["grid"], cell["dataset"], cell["noise"], cell["corruption"])].append(cell)
+    summaries: dict[str, list[dict[str, Any]]] = {"ranking": [], "end-to-end": []}
+    for (grid, dataset, noise, rate), group in groups.items():
         summary: dict[str, Any] = {
-            "dataset": dataset, "corruption": fraction, "seeds": [c["seed"] for c in group],
-            "accuracy": {name: mean_std([c["accuracy"][name] for c in group]) for name in ("clean", "corrupted")},
-            "gbair": {},
+            "dataset": dataset, "noise": noise, "corruption": rate, "seeds": [c["seed"] for c in group],
+            "accuracy": {name: mean_std([c["accuracy"][name] for c in group]) for name in ("clean", "noisy")},
             "methods": {},
         }
-        for action in actions:
-            recovered = [c["gbair"][action]["recovered_fraction"] for c in group]
-            rounds = max(len(c["gbair"][action]["rounds"]) for c in group)
-            summary["gbair"][action] = {
-                "test_accuracy": mean_std([c["gbair"][action]["test_accuracy"] for c in group]),
-                "recovered_fraction": mean_std([r for r in recovered if r is not None]) if any(r is not None for r in recovered) else None,
-                # Rounds a patience stop skipped are left out of that round's mean.
-                "test_accuracy_per_round": [
-                    mean_std([c["gbair"][action]["rounds"][r]["test_accuracy"] for c in group if r < len(c["gbair"][action]["rounds"])])
-                    for r in range(rounds)
-                ],
-            }
         for method in group[0]["methods"]:
             metrics = [c["methods"][method] for c in group]
-            summary["methods"][method] = {
-                **{name: mean_std([m[name] for m in metrics]) for name in ("auroc", "precision_at_k", "recall_at_k")},
-                "k": metrics[0]["k"],
-                "flips_found_curve": np.mean([m["flips_found_curve"] for m in metrics], axis=0).round(4).tolist(),
-            }
-        summaries.append(summary)
+            if grid == "ranking":
+                summary["methods"][method] = {
+                    **{name: mean_std([m[name] for m in metrics]) for name in ("auroc", "precision_at_k", "recall_at_k")},
+                    "relabel_accuracy": _mean_std_of([m.get("relabel_accuracy") for m in metrics]),
+                    "k": metrics[0]["k"],
+                    "flips_found_curve": np.mean([m["flips_found_curve"] for m in metrics], axis=0).round(4).tolist(),
+                }
+            else:
+                summary["methods"][method] = {
+                    run: {name: _mean_std_of([(m if run == "rounds" else m["one_shot"])[name] for m in metrics])
+                          for name in ("test_accuracy", "recovered_fraction", "flips_found", "flagged", "relabel_accuracy")}
+                    for run in ("rounds", "one_shot")
+                }
+        if grid == "end-to-end":
+            splits = [c["split_trusted_set"] for c in group if c["split_trusted_set"]]
+            summary["split_trusted_set"] = {
+                name: _mean_std_of([s[name] for s in splits]) for name in ("test_accuracy", "recovered_fraction")
+            } if splits else None
+            summary["k"], summary["rounds"] = group[0]["k"], group[0]["rounds"]
+        summaries[grid].append(summary)
     return summaries
 
 
-def markdown(summaries: list[dict[str, Any]]) -> str:
-    actions = list(summaries[0]["gbair"]) if summaries else []
-    header = ["data set", "p", "seeds", "clean", "corrupted"]
-    for action in actions:
-        header += [f"G-BAIR {action}", "recovered"]
-    rows = []
-    for s in summaries:
-        row = [s["dataset"], s["corruption"], len(s["seeds"]), format_mean_std(s["accuracy"]["clean"]),
-               format_mean_std(s["accuracy"]["corrupted"])]
-        for action in actions:
-            recovered = s["gbair"][action]["recovered_fraction"]
-            row += [format_mean_std(s["gbair"][action]["test_accuracy"]), "–" if recovered is None else format_mean_std(recovered, 2)]
-        rows.append(row)
-    text = "Test accuracy (G-BAIR: best round by validation accuracy)\n\n" + markdown_table(header, rows)
-    text += "\nFirst round's ranking of the flipped labels, best AUROC first (k = flagged per round)\n\n"
-    rows = []
-    for s in summaries:
-        ranked = sorted(s["methods"].items(), key=lambda item: -item[1]["auroc"]["mean"])
-        for method, m in ranked:
-            rows.append([s["dataset"], s["corruption"], f"`{method}`", format_mean_std(m["auroc"]),
-                         f"{format_mean_std(m['precision_at_k'])} (k={m['k']})", format_mean_std(m["recall_at_k"])])
-    return text + markdown_table(["data set", "p", "method", "AUROC", "precision@k", "recall@k"], rows)
+def _cell(summary: dict[str, float] | None, digits: int = 3) -> str:
+    return "–" if summary is None else format_mean_std(summary, digits)
 
 
-def plots(summaries: list[dict[str, Any]], folder: Path) -> list[Path]:
+def markdown(summaries: dict[str, list[dict[str, Any]]]) -> str:
+    """One ranking table per kind of noise (a column pair per data set and rate, methods by mean AUROC), then
+    the end-to-end table and the iteration table."""
+    text = ""
+    for noise in NOISE_KINDS:
+        group = [s for s in summaries["ranking"] if s["noise"] == noise]
+        if not group:
+            continue
+        columns = [f"{s['dataset']}" + ("" if s["corruption"] is None else f" p={s['corruption']}") for s in group]
+        methods = sorted({m for s in group for m in s["methods"]},
+                         key=lambda m: -np.mean([s["methods"][m]["auroc"]["mean"] for s in group if m in s["methods"]]))
+        header = ["method"] + [f"{c} {metric}" for c in columns for metric in ("AUROC", "P@k", "relabel acc")]
+        rows = []
+        for method in methods:
+            row = [f"`{method}`"]
+            for s in group:
+                m = s["methods"].get(method)
+                row += ["–"] * 3 if m is None else [
+                    _cell(m["auroc"]), _cell(m["precision_at_k"]), _cell(m["relabel_accuracy"])]
+            rows.append(row)
+        ks = ", ".join(f"{c}: k={next(iter(s['methods'].values()))['k']}, seeds {len(s['seeds'])}"
+                       for c, s in zip(columns, group))
+        target = "disputed rows" if noise == "real" else "flipped labels"
+        text += f"## Ranking, {noise} noise: {target} found by the first model ({ks})\n\n" + markdown_table(header, rows) + "\n"
+    end_to_end = summaries["end-to-end"]
+    if end_to_end:
+        rows, iteration = [], []
+        for s in end_to_end:
+            cell = f"{s['dataset']} {s['noise']}" + ("" if s["corruption"] is None else f" p={s['corruption']}")
+            rows.append([cell, "clean labels" + (" (disputed rows removed)" if s["noise"] == "real" else ""),
+                         _cell(s["accuracy"]["clean"]), "1"])
+            rows.append([cell, "noisy labels (round 0)", _cell(s["accuracy"]["noisy"]), "0"])
+            for method, m in s["methods"].items():
+                for run, label in (("rounds", f"G-BAIR {s['rounds']} rounds of {s['k']}, `{method}`"),
+                                   ("one_shot", f"one shot of {s['k'] * s['rounds']}, `{method}`")):
+                    rows.append([cell, label, _cell(m[run]["test_accuracy"]), _cell(m[run]["recovered_fraction"], 2)])
+                iteration.append([cell, f"`{method}`", _cell(m["rounds"]["flips_found"], 1), _cell(m["rounds"]["flagged"], 1),
+                                  _cell(m["one_shot"]["flips_found"], 1), _cell(m["one_shot"]["flagged"], 1)])
+            if s["split_trusted_set"]:
+                rows.append([cell, "G-BAIR, trusted set split into scoring and round selection",
+                             _cell(s["split_trusted_set"]["test_accuracy"]), _cell(s["split_trusted_set"]["recovered_fraction"], 2)])
+        text += ("## End to end: test accuracy at the same total budget (G-BAIR: best round by validation; one shot: "
+                 "the retrained model)\n\n" + markdown_table(["cell", "run", "test accuracy", "recovered"], rows) + "\n")
+        text += ("## Iterating: wrong labels found in R rounds against one shot of R·k\n\n" + markdown_table(
+            ["cell", "flagger", "G-BAIR found", "G-BAIR flagged", "one shot found", "one shot flagged"], iteration))
+    return text
+
+
+def plots(summaries: dict[str, list[dict[str, Any]]], folder: Path) -> list[Path]:
     written = []
     inspected = np.linspace(0, 1, CURVE_POINTS).tolist()
-    for s in summaries:
-        name = f"{s['dataset']}-p{s['corruption']}"
+    for s in summaries["ranking"]:
+        name = f"{s['dataset']}-{s['noise']}" + ("" if s["corruption"] is None else f"-p{s['corruption']}")
         curves = {method: (inspected, m["flips_found_curve"]) for method, m in s["methods"].items()}
         written.append(line_plot(
             curves, folder / f"flips-found-{name}.png", diagonal=True,
-            title=f"{s['dataset']}, p = {s['corruption']}: flipped labels found (first round)",
-            xlabel="fraction of the training set inspected, most suspicious first", ylabel="fraction of flips found",
-        ))
-        series = {}
-        for action, g in s["gbair"].items():
-            per_round = g["test_accuracy_per_round"]
-            series[f"G-BAIR {action}"] = (list(range(len(per_round))), [r["mean"] for r in per_round])
-        rounds = max(len(x) for x, _ in series.values()) if series else 1
-        series["clean labels"] = (list(range(rounds)), [s["accuracy"]["clean"]["mean"]] * rounds)
-        written.append(line_plot(
-            series, folder / f"accuracy-rounds-{name}.png",
-            title=f"{s['dataset']}, p = {s['corruption']}: test accuracy per G-BAIR round",
-            xlabel="round (0: the corrupted data as given)", ylabel="test accuracy (mean over seeds)", integer_x=True,
+            title=f"{name}: wrong labels found by the first model",
+            xlabel="fraction of the training set inspected, most suspicious first", ylabel="fraction found",
         ))
     return written
+
+
+def load_previous(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The cells a previous run with the same cell settings finished."""
+    if not args.json.exists():
+        return []
+    previous = json.loads(args.json.read_text())
+    settings = _cell_settings(args)
+    if previous.get("cell_settings") != settings:
+        raise SystemExit(f"{args.json} holds cells run with other settings ({previous.get('cell_settings')}); "
+                         "pass another --json or --out")
+    return previous["cells"]
+
+
+def _cell_settings(args: argparse.Namespace) -> dict[str, Any]:
+    return json.loads(json.dumps({name: getattr(args, name) for name in CELL_SETTINGS}))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     console = Console(stderr=True)
     started = time.perf_counter()
+    cells = load_previous(args)
+    done = {c["key"] for c in cells}
     run = {"command": " ".join(["python -m benchmarks.recovery", *(argv if argv is not None else sys.argv[1:])]),
            "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-           "machine_at_start": machine(), "cells": []}
-    # Seeds outermost: a run stopped early still covers every data set and rate with the seeds it finished.
-    grid = [(d, p, s) for s in args.seeds for d in args.datasets for p in args.corruption]
+           "cell_settings": _cell_settings(args), "machine_at_start": machine(), "cells": cells}
+    grid = [spec for spec in grid_cells(args) if spec.key not in done]
+    if done:
+        console.print(f"resuming: {len(done)} cells already in {args.json}, {len(grid)} to run")
+    run_cell = {"ranking": run_ranking_cell, "end-to-end": run_end_to_end_cell}
     with ProgressBars(console) as progress:
-        for index, (dataset, fraction, seed) in enumerate(grid, start=1):
-            progress("benchmark cells", index - 1, len(grid))
-            cell = run_cell(args, dataset, fraction, seed, progress)
-            run["cells"].append(cell)
-            console.print(f"{dataset} p={fraction} seed={seed}: clean {cell['accuracy']['clean']:.3f}, corrupted "
-                          f"{cell['accuracy']['corrupted']:.3f}, "
-                          f"best AUROC {max(m['auroc'] for m in cell['methods'].values()):.3f}, "
+        for index, spec in enumerate(grid):
+            progress("benchmark cells", index, len(grid))
+            cell = run_cell[spec.grid](args, spec, progress)
+            cells.append(cell)
+            console.print(f"{spec.key}: clean {cell['accuracy']['clean']:.3f}, noisy {cell['accuracy']['noisy']:.3f}, "
                           f"{sum(cell['seconds'].values()):.0f} s")
-            # Written after every cell, so an interrupted run keeps what it finished.
-            run["summary"] = summarise(run["cells"])
+            # Written after every cell, so an interrupted run keeps what it finished and a rerun resumes.
+            run["summary"] = summarise(cells)
             run["wall_seconds"] = round(time.perf_counter() - started, 1)
             run["machine_at_end"] = machine()
-            write_json(run, args.out / "recovery.json")
-            (args.out / "recovery.md").write_text(markdown(run["summary"]))
-            written = plots(run["summary"], args.out)
+            write_json(run, args.json)
+    run["summary"] = summarise(cells)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "recovery.md").write_text(markdown(run["summary"]))
+    written = plots(run["summary"], args.out)
     print(markdown(run["summary"]))
-    console.print(f"wrote {args.out / 'recovery.json'}, {args.out / 'recovery.md'} and {len(written)} plots "
-                  f"in {run['wall_seconds']:.0f} s")
+    console.print(f"wrote {args.json}, {args.out / 'recovery.md'} and {len(written)} plots "
+                  f"in {time.perf_counter() - started:.0f} s")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

@@ -1,4 +1,4 @@
-"""Both benchmark scripts end to end, as a user runs them, on real SST-2 with a tiny random backbone."""
+"""Both benchmark scripts end to end, as a user runs them, on the bundled DiaSafety with a tiny random backbone."""
 
 import json
 import subprocess
@@ -16,46 +16,73 @@ def _run(module: str, *args: str) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
 
 
-def test_recovery_benchmark_scores_every_method_from_the_same_checkpoints(tmp_path, tiny_model_dir):
-    from benchmarks.recovery import METHODS
+def test_recovery_benchmark_grids_score_every_method_and_resume(tmp_path, tiny_model_dir):
+    from benchmarks.recovery import CLAIRVOYANT, RANKED, main
 
     out = tmp_path / "recovery"
-    _run("benchmarks.recovery", "--datasets", "sst2", "--corruption", "0.25", "--seeds", "0", "1",
-         "--train-size", "32", "--val-size", "16", "--test-size", "16", "--epochs", "2", "--rounds", "1",
-         "--folds", "2", "--model", str(tiny_model_dir), "--out", str(out))
+    args = ["--train-size-for", "convabuse=40", "--datasets", "diasafety", "--noise", "uniform", "class-conditional", "--corruption", "0.25",
+            "--train-size", "32", "--val-size", "16", "--test-size", "16", "--epochs", "2", "--rounds", "2",
+            "--folds", "2", "--knn-neighbours", "3", "--end-to-end", "diasafety:uniform",
+            "--end-to-end-methods", "fused", "aum", "--model", str(tiny_model_dir), "--out", str(out)]
+    _run("benchmarks.recovery", *args, "--seeds", "0", "--grids", "ranking")
     run = json.loads((out / "recovery.json").read_text())
     cells = run["cells"]
-    assert [(c["dataset"], c["corruption"], c["seed"]) for c in cells] == [("sst2", 0.25, 0), ("sst2", 0.25, 1)]
+    assert [c["key"] for c in cells] == [
+        "ranking/diasafety/uniform/p0.25/seed0", "ranking/diasafety/class-conditional/p0.25/seed0"]
     for cell in cells:
-        assert cell["flipped"] == 8 and cell["sizes"] == {"train": 32, "validation": 16, "test": 16}
-        assert set(cell["methods"]) == set(METHODS)
+        assert cell["sizes"] == {"train": 32, "validation": 16, "test": 16}
+        # Uniform: a quarter of all 32; class-conditional: a quarter of the Unsafe examples only.
+        assert cell["wrong_labels"] == 8 if cell["noise"] == "uniform" else 0 < cell["wrong_labels"] < 8
+        assert set(cell["methods"]) == set(RANKED)
         for metrics in cell["methods"].values():
             assert 0 <= metrics["auroc"] <= 1 and metrics["k"] == 3
-            assert metrics["recall_at_k"] == pytest.approx(metrics["precision_at_k"] * 3 / 8)
+            assert metrics["recall_at_k"] == pytest.approx(metrics["precision_at_k"] * 3 / cell["wrong_labels"])
             curve = np.array(metrics["flips_found_curve"])
             assert len(curve) == 101 and curve[0] == 0 and curve[-1] == 1 and np.all(np.diff(curve) >= 0)
-        for action in ("remove", "relabel"):
-            gbair = cell["gbair"][action]
-            # G-BAIR's round 0 retrains on the same corrupted data from the same start: same model, same accuracy.
-            assert gbair["rounds"][0]["test_accuracy"] == cell["accuracy"]["corrupted"]
-            assert gbair["test_accuracy"] == gbair["rounds"][gbair["best_round"]]["test_accuracy"]
-            clean, corrupted = cell["accuracy"]["clean"], cell["accuracy"]["corrupted"]
-            if clean > corrupted:
-                assert gbair["recovered_fraction"] == pytest.approx((gbair["test_accuracy"] - corrupted) / (clean - corrupted))
-    summary = run["summary"][0]
-    for method in METHODS:
-        assert summary["methods"][method]["auroc"]["n"] == 2
-        assert summary["methods"][method]["auroc"]["mean"] == pytest.approx(np.mean([c["methods"][method]["auroc"] for c in cells]))
+    summary = {s["noise"]: s for s in run["summary"]["ranking"]}
+    for method in RANKED:
+        assert summary["uniform"]["methods"][method]["auroc"]["mean"] == cells[0]["methods"][method]["auroc"]
     table = (out / "recovery.md").read_text()
-    assert all(f"`{method}`" in table for method in METHODS)
-    for plot in ("flips-found-sst2-p0.25.png", "accuracy-rounds-sst2-p0.25.png"):
-        assert (out / plot).stat().st_size > 1000
+    assert table.index("Ranking, uniform noise") < table.index("Ranking, class-conditional noise")
+    assert all(f"`{method}`" in table for method in RANKED)
+    assert (out / "flips-found-diasafety-class-conditional-p0.25.png").stat().st_size > 1000
+
+    # Same settings, more cells: the finished ranking cells are kept; ConvAbuse's real noise (disputed rows)
+    # and the end-to-end cell run (in this process, to spare a second start-up).
+    assert main([*args, "--datasets", "diasafety", "convabuse", "--seeds", "0", "--grids", "ranking", "end-to-end"]) == 0
+    run = json.loads((out / "recovery.json").read_text())
+    assert run["cells"][:2] == cells
+    assert [c["key"] for c in run["cells"][2:]] == [
+        "ranking/convabuse/real/seed0", "end-to-end/diasafety/uniform/p0.25/seed0"]
+    real = run["cells"][2]
+    assert real["sizes"]["train"] == 40 and 0 < real["wrong_labels"] < 40
+    assert set(real["methods"]) == set(RANKED) - {CLAIRVOYANT}
+    cell = run["cells"][3]
+    clean, noisy = cell["accuracy"]["clean"], cell["accuracy"]["noisy"]
+    assert cell["k"] == 3 and set(cell["methods"]) == {"fused", "aum"}
+    for method in cell["methods"].values():
+        rounds, one_shot = method, method["one_shot"]
+        # Round 0 is shared: both runs start from the noisy model and flag from its ranking.
+        for key in ("train_size", "val_accuracy", "test_accuracy"):
+            assert rounds["rounds"][0][key] == one_shot["rounds"][0][key]
+        assert rounds["rounds"][0]["test_accuracy"] == noisy
+        assert one_shot["flagged"] == 6 and len(one_shot["rounds"]) == 2
+        assert rounds["flagged"] == sum(r["flagged"] for r in rounds["rounds"]) <= 6
+        assert rounds["test_accuracy"] == rounds["rounds"][rounds["best_round"]]["test_accuracy"]
+        assert one_shot["test_accuracy"] == one_shot["rounds"][1]["test_accuracy"]
+        if clean > noisy:
+            assert rounds["recovered_fraction"] == pytest.approx((rounds["test_accuracy"] - noisy) / (clean - noisy))
+    assert cell["split_trusted_set"]["selection_fraction"] == 0.5
+    table = (out / "recovery.md").read_text()
+    assert table.index("Ranking, class-conditional") < table.index("Ranking, real noise: disputed rows")
+    assert table.index("Ranking, real") < table.index("End to end") < table.index("Iterating")
+    assert "one shot of 6, `aum`" in table
 
 
 def test_influence_speed_benchmark_matches_captum_and_reports_throughput(tmp_path, tiny_model_dir):
     pytest.importorskip("captum")
     out, result = tmp_path / "speed", tmp_path / "speed.json"
-    _run("benchmarks.influence_speed", "--model", str(tiny_model_dir), "--sizes", "16", "32", "--captum-sizes", "16",
+    _run("benchmarks.influence_speed", "--data", "diasafety", "--model", str(tiny_model_dir), "--sizes", "16", "32", "--captum-sizes", "16",
          "--checkpoints", "2", "--checkpoint-counts", "1", "2", "--queries", "6", "--check-train", "8",
          "--check-queries", "4", "--captum-batch-sweep", "1", "4", "--sweep-size", "8", "--json", str(result), "--out", str(out))
     run = json.loads(result.read_text())
@@ -70,3 +97,40 @@ def test_influence_speed_benchmark_matches_captum_and_reports_throughput(tmp_pat
     assert "gbair_per_s" in (out / "influence-speed.md").read_text()
     for plot in ("influence-speed-by-size.png", "influence-speed-by-checkpoints.png"):
         assert (out / plot).stat().st_size > 1000
+
+
+def test_recovery_benchmark_scores_relabel_accuracy_with_more_than_two_classes(tmp_path, tiny_model_dir, monkeypatch):
+    import csv
+    import dataclasses
+
+    import benchmarks.recovery as benchmark
+    from gbair.core.progress import no_progress
+
+    words = {"fruit": ["apple", "pear", "plum"], "vehicle": ["car", "bus", "train"], "colour": ["red", "blue", "green"]}
+    path = tmp_path / "three.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "text", "label"])
+        for i in range(90):
+            label = list(words)[i % 3]
+            writer.writerow([f"r{i}", " ".join(words[label][(i + k) % 3] for k in range(2)), label])
+    load = benchmark.load_splits
+    # A user file has no test split unless given one; the carved-out validation split stands in for it here.
+    monkeypatch.setattr(benchmark, "load_splits", lambda *a, **k: (lambda s: dataclasses.replace(s, test=s.validation))(load(*a, **k)))
+    args = benchmark.parse_args([
+        "--train-size", "72", "--val-size", "18", "--epochs", "2", "--folds", "2", "--rounds", "2", "--knn-neighbours", "3", "--model",
+        str(tiny_model_dir), "--out", str(tmp_path), "--methods", "fused", "loss", "knn", "confident-learning",
+        "clairvoyant", "--end-to-end-methods", "knn", "--actions", "relabel", "--selection-fraction", "0",
+    ])
+    ranking = benchmark.run_ranking_cell(args, benchmark.CellSpec("ranking", str(path), "uniform", 0.25, 0), no_progress)
+    assert ranking["classes"] == 3 and ranking["wrong_labels"] == 18
+    assert set(ranking["methods"]) == {"fused", "loss", "knn", "confident-learning", "clairvoyant"}
+    for metrics in ranking["methods"].values():
+        found = round(metrics["precision_at_k"] * metrics["k"])
+        assert (metrics["relabel_accuracy"] is None) == (found == 0)
+        if found:
+            assert round(metrics["relabel_accuracy"] * found, 6) == round(metrics["relabel_accuracy"] * found)
+    end_to_end = benchmark.run_end_to_end_cell(args, benchmark.CellSpec("end-to-end", str(path), "uniform", 0.25, 0), no_progress)
+    knn = end_to_end["methods"]["knn"]
+    assert end_to_end["split_trusted_set"] is None and knn["flagged"] == sum(r["flagged"] for r in knn["rounds"])
+    assert (knn["relabel_accuracy"] is None) == (knn["flips_found"] == 0)

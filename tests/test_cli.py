@@ -77,7 +77,7 @@ def test_bad_input_exits_with_a_message_naming_file_and_row(tmp_path, capsys):
 
 
 def test_bad_setting_is_rejected_before_any_work(tmp_path, capsys):
-    code = main(["recover", "--data", "sst2", "--epochs", "0", "--out", str(tmp_path / "out")])
+    code = main(["recover", "--data", "diasafety", "--epochs", "0", "--out", str(tmp_path / "out")])
     assert code == 2
     assert "epochs" in capsys.readouterr().err
 

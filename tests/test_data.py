@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 import csv
+import gzip
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
+import platformdirs
 import pytest
 
+from gbair.core.data.annotations import disputed_ids, majority_label, unanimous_label
+from gbair.named_sets.catalog import CATALOG
+from gbair.named_sets.locations import locate
 from gbair.core.data import (
     ColumnNames,
     DataError,
     TextDataset,
     corrupt_labels,
-    default_data_dir,
     load_splits,
     write_dataset,
 )
 
-NAMED_SETS = ["diasafety", "sst2", "olid"]
+NAMED_SETS = ["diasafety", "sst2", "olid", "convabuse", "banking77"]
+BUNDLED_SETS = ["diasafety", "convabuse", "banking77"]
 
 
 def write_csv(path: Path, rows: list[list[str]]) -> Path:
@@ -62,6 +68,12 @@ def assert_data_error(
         assert phrase in message
 
 
+def named_set_dir(request: pytest.FixtureRequest, name: str) -> Path | None:
+    """None for a bundled set, found without help; for SST-2 and OLID the `data_dir` fixture, which
+    skips the test where they are absent."""
+    return None if name in BUNDLED_SETS else request.getfixturevalue("data_dir")
+
+
 def as_examples(dataset: TextDataset) -> list[tuple[str, str | None, str]]:
     pairs = dataset.text_pairs or [None] * len(dataset)
     names = [dataset.label_names[label] for label in dataset.labels]
@@ -71,8 +83,25 @@ def as_examples(dataset: TextDataset) -> list[tuple[str, str | None, str]]:
 # --- named sets ----------------------------------------------------------------------------------
 
 
-def test_diasafety_pairs_context_with_response(data_dir: Path) -> None:
-    splits = load_splits("diasafety", data_dir=data_dir, train_size=30, val_size=10)
+@pytest.fixture
+def only_bundled(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No GBAIR_DATA_DIR and an empty per-user data folder: what a fresh install sees."""
+    monkeypatch.delenv("GBAIR_DATA_DIR", raising=False)
+    monkeypatch.setattr(platformdirs, "user_data_path", lambda app: tmp_path / "user-data" / app)
+
+
+@pytest.mark.parametrize("name", BUNDLED_SETS)
+def test_bundled_sets_are_the_pinned_files(only_bundled: None, name: str) -> None:
+    origin, folder = locate(CATALOG[name])
+    assert origin == "bundled"
+    for file in CATALOG[name].files.values():
+        stored = folder / f"{file.name}.gz"
+        assert hashlib.sha256(gzip.decompress(stored.read_bytes())).hexdigest() == file.sha256
+    assert (folder / "LICENSE").is_file() and (folder / "README.md").is_file()
+
+
+def test_diasafety_pairs_context_with_response() -> None:
+    splits = load_splits("diasafety", train_size=30, val_size=10)
     assert splits.format == "diasafety"
     assert splits.label_names == ["Safe", "Unsafe"]
     assert (len(splits.train), len(splits.validation), len(splits.test)) == (30, 10, 1095)
@@ -118,38 +147,86 @@ def test_olid_validation_is_carved_apart_from_training_and_ignores_train_size(
 
 
 @pytest.mark.parametrize("name", NAMED_SETS)
-def test_ids_name_the_same_example_whatever_the_subsample(data_dir: Path, name: str) -> None:
+def test_ids_name_the_same_example_whatever_the_subsample(
+    request: pytest.FixtureRequest, name: str
+) -> None:
+    data_dir = named_set_dir(request, name)
     full = load_splits(name, data_dir=data_dir, seed=5)
-    sample = load_splits(name, data_dir=data_dir, train_size=40, seed=5)
+    # BANKING77's 77 classes all need a training example in the sample.
+    size = 2000 if name == "banking77" else 40
+    sample = load_splits(name, data_dir=data_dir, train_size=size, seed=5)
     text_of = dict(zip(full.train.ids, full.train.texts))
     assert [text_of[i] for i in sample.train.ids] == sample.train.texts
     assert sample.validation.ids == full.validation.ids
 
 
-def test_subsamples_are_seeded(data_dir: Path) -> None:
+def test_subsamples_are_seeded() -> None:
     def train_ids(seed: int) -> list[str]:
-        return load_splits(
-            "sst2", data_dir=data_dir, train_size=20, val_size=5, seed=seed
-        ).train.ids
+        return load_splits("diasafety", train_size=20, val_size=5, seed=seed).train.ids
 
     assert train_ids(3) == train_ids(3)
     assert train_ids(3) != train_ids(4)
 
 
-def test_default_data_dir_is_beside_the_repo_unless_configured(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.delenv("GBAIR_DATA_DIR", raising=False)
-    repo_root = Path(__file__).resolve().parents[1]
-    assert default_data_dir() == repo_root.parent / "shared" / "data"
-    assert (default_data_dir() / "sst2" / "stsa.binary.train").is_file()
-    monkeypatch.setenv("GBAIR_DATA_DIR", str(tmp_path))
-    assert default_data_dir() == tmp_path
+def test_convabuse_classifies_the_user_turn_by_annotator_vote() -> None:
+    splits = load_splits("convabuse")
+    assert splits.label_names == ["not_abusive", "abusive"]
+    # Training keeps every row with a majority (86 ties dropped); validation and test only the unanimous.
+    assert (len(splits.train), len(splits.validation), len(splits.test)) == (2415, 640, 663)
+    assert splits.train.ids[0] == "278.0"
+    record = splits.train.records[0]
+    assert (splits.train.texts[0], splits.train.text_pairs[0]) == (record["user"], record["agent"])
+    assert disputed_ids(splits.validation) == disputed_ids(splits.test) == []
+    disputed = set(disputed_ids(splits.train))
+    assert 0.15 < len(disputed) / len(splits.train) < 0.25
+    # The file's sixth example: two of three annotators found it not abusive.
+    assert splits.train.ids[5] == "1876.0" and "1876.0" in disputed
+    assert splits.train.label_names[splits.train.labels[5]] == "not_abusive"
+    assert "278.0" not in disputed
 
 
-def test_sizes_beyond_the_data_are_refused(data_dir: Path) -> None:
-    with pytest.raises(ValueError, match="train_size=7000"):
-        load_splits("sst2", data_dir=data_dir, train_size=7000)
+def test_convabuse_annotator_votes() -> None:
+    def answer(value: str) -> dict[str, str]:
+        return {f"A_is_abuse.{v}": ("1" if v == value else "0") for v in ["1", "0", "-1", "-2", "-3"]}
+
+    def row(example_id: str, *answers: str) -> dict[str, str]:
+        cells = {"example_id": example_id, "user": "you are dumb", "agent": "hi"}
+        for number, value in enumerate(answers, start=1):
+            cells.update({k.replace("A_", f"Annotator{number}_"): v for k, v in answer(value).items()})
+        return cells
+
+    rows = [
+        row("abusive-2-1", "-1", "-3", "1"),
+        row("not-1-0", "1", "0"),
+        row("tie", "-2", "1"),
+        row("all-ambiguous", "0", "0"),
+        row("unanimous", "-1", "-2"),
+    ]
+    # An annotator who answered twice, differently, counts as ambiguous.
+    repeat = row("repeat", "1", "1")
+    repeat.update({f"Annotator2_is_abuse.{v}": "0, 0" for v in ["0", "-2", "-3"]})
+    repeat.update({"Annotator2_is_abuse.1": "1, 0", "Annotator2_is_abuse.-1": "0, 1"})
+    rows.append(repeat)
+
+    assert [majority_label(r) for r in rows] == [
+        "abusive", "not_abusive", None, None, "abusive", "not_abusive"
+    ]
+    assert [unanimous_label(r) for r in rows] == [None, None, None, None, "abusive", None]
+
+
+def test_banking77_has_77_intents_in_the_categories_files_order() -> None:
+    splits = load_splits("banking77", val_size=770, seed=0)
+    assert len(splits.label_names) == 77
+    assert splits.label_names[:3] == ["card_arrival", "card_linking", "exchange_rate"]
+    assert (len(splits.train), len(splits.validation), len(splits.test)) == (10003 - 770, 770, 3080)
+    assert not set(splits.train.ids) & set(splits.validation.ids)
+    assert splits.test.texts[0] == splits.test.records[0]["text"]
+    assert splits.label_names[splits.test.labels[0]] == splits.test.records[0]["category"]
+
+
+def test_sizes_beyond_the_data_are_refused() -> None:
+    with pytest.raises(ValueError, match="train_size=10000"):
+        load_splits("diasafety", train_size=10000)
 
 
 # --- user files ----------------------------------------------------------------------------------
@@ -272,9 +349,9 @@ def cleaned(dataset: TextDataset) -> TextDataset:
     ],
 )
 def test_named_sets_round_trip(
-    data_dir: Path, tmp_path: Path, name: str, files: dict[str, str]
+    request: pytest.FixtureRequest, tmp_path: Path, name: str, files: dict[str, str]
 ) -> None:
-    original = load_splits(name, data_dir=data_dir, train_size=25, val_size=10)
+    original = load_splits(name, data_dir=named_set_dir(request, name), train_size=25, val_size=10)
     written = {
         "train": cleaned(original.train),
         "validation": original.validation,
@@ -434,13 +511,26 @@ def test_single_training_class(tmp_path: Path) -> None:
 def test_unknown_named_set() -> None:
     with pytest.raises(DataError) as caught:
         load_splits("imdb")
-    assert_data_error(caught, "imdb", None, "unknown data set", "diasafety, sst2, olid")
+    assert_data_error(
+        caught, "imdb", None, "unknown data set", "diasafety, sst2, olid, convabuse, banking77"
+    )
 
 
-def test_missing_named_set_file(tmp_path: Path) -> None:
+def test_a_named_set_found_nowhere_says_how_to_fetch_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("GBAIR_DATA_DIR", str(tmp_path / "configured"))
+    monkeypatch.setattr(platformdirs, "user_data_path", lambda app: tmp_path / "user" / app)
+    # A folder missing one of the set's files does not hold the set.
+    (tmp_path / "given" / "sst2").mkdir(parents=True)
+    (tmp_path / "given" / "sst2" / "stsa.binary.train").write_text("1 good\n", encoding="utf-8")
     with pytest.raises(DataError) as caught:
-        load_splits("sst2", data_dir=tmp_path)
-    assert_data_error(caught, tmp_path / "sst2" / "stsa.binary.train", None, "file not found")
+        load_splits("sst2", data_dir=tmp_path / "given")
+    assert_data_error(caught, "sst2", None, "run 'gbair data fetch sst2'", "--data-dir")
+    message = str(caught.value)
+    assert "\n" not in message
+    for folder in ("given", "configured", "user"):
+        assert str(tmp_path / folder) in message
 
 
 def test_missing_user_file(tmp_path: Path) -> None:
@@ -483,6 +573,6 @@ def test_csv_row_with_the_wrong_number_of_fields(tmp_path: Path) -> None:
     assert_data_error(caught, train, 3, "3 fields, but the header has 2")
 
 
-def test_user_file_options_do_not_apply_to_named_sets(data_dir: Path) -> None:
+def test_user_file_options_do_not_apply_to_named_sets() -> None:
     with pytest.raises(ValueError, match="user files"):
-        load_splits("sst2", data_dir=data_dir, columns=ColumnNames())
+        load_splits("sst2", columns=ColumnNames())

@@ -49,7 +49,7 @@ def test_debiasing_needs_matching_initial_statistics():
         suspicion_scores(stats, "dda")
     with pytest.raises(ValueError, match="one checkpoint"):
         suspicion_scores(stats, "dda-debias", initial=stats)
-    with pytest.raises(ValueError, match="confident_learning"):
+    with pytest.raises(ValueError, match="not scored from influence statistics"):
         suspicion_scores(stats, "confident-learning")
 
 
@@ -59,7 +59,7 @@ def test_confident_learning_ranks_cleanlab_issues_first_by_self_confidence():
     probabilities = rng.dirichlet([1.0, 1.0, 1.0], size=60)
     probabilities[np.arange(60), labels] += 2.0 * (rng.random(60) < 0.7)
     probabilities /= probabilities.sum(axis=1, keepdims=True)
-    scores = OutOfSampleFit(labels, probabilities).suspicion_scores()
+    scores = OutOfSampleFit(labels, probabilities, probabilities).suspicion_scores()
     issues = find_label_issues(labels, probabilities, return_indices_ranked_by="self_confidence")
     assert 0 < len(issues) < 60
     ranking = np.argsort(-scores, kind="stable")
@@ -70,8 +70,12 @@ def test_confident_learning_ranks_cleanlab_issues_first_by_self_confidence():
 
 
 def test_confident_learning_suggests_the_most_probable_other_label():
-    fit = OutOfSampleFit(np.array([0, 2]), np.array([[0.5, 0.2, 0.3], [0.1, 0.2, 0.7]]))
+    fit = OutOfSampleFit(
+        np.array([0, 2]), np.array([[0.5, 0.2, 0.3], [0.1, 0.2, 0.7]]), np.array([[0.5, 0.4, 0.1], [0.6, 0.1, 0.3]])
+    )
     assert fit.suggested_labels([0, 1]) == [2, 1]
+    assert fit.suggested_labels([0, 1], ensemble=True) == [1, 0]
+    np.testing.assert_allclose(fit.ensemble_suspicion_scores(), [0.5, 0.7])
 
 
 def test_stratified_folds_deal_every_class_over_every_fold():
@@ -104,7 +108,9 @@ def test_out_of_sample_probabilities_come_from_models_that_did_not_see_the_examp
     np.testing.assert_array_equal(fit.labels, train.labels.numpy())
 
 
-@pytest.mark.parametrize(("method", "action"), [("dda", "remove"), ("confident-learning", "relabel")])
+@pytest.mark.parametrize(
+    ("method", "action"), [("dda", "remove"), ("confident-learning", "relabel"), ("ensemble", "relabel")]
+)
 def test_recovery_runs_the_peer_methods(minilm_tokenizer, method, action):
     splits, flipped = _splits()
     config = _config(method=method, action=action, rounds=1)

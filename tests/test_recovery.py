@@ -1,11 +1,13 @@
 """The G-BAIR round loop on a tiny backbone: what is flagged leaves (or changes in) the next round."""
 
+import dataclasses
+
 import pytest
 import torch
 
 from conftest import tiny_classifier
 from gbair.core.config import GbairConfig
-from gbair.core.data import DataSplits, corrupt_labels
+from gbair.core.data import DataSplits, TextDataset, corrupt_labels
 from gbair.core.recovery import Recovery
 from test_training import separable
 
@@ -95,7 +97,7 @@ def test_resuming_from_saved_steps_gives_the_uninterrupted_result(minilm_tokeniz
     splits, flipped = _splits()
     config = _config(method="tracin", action="relabel")
     expected = _recovery(splits, config, minilm_tokenizer).run(flipped)
-    state = RecoveryState(corrupted_ids=flipped)
+    state = _recovery(splits, config, minilm_tokenizer).start(flipped)
     while not state.finished:
         recovery = _recovery(splits, config, minilm_tokenizer)
         path = tmp_path / f"round-{state.next_round}.pt"
@@ -108,3 +110,58 @@ def test_resuming_from_saved_steps_gives_the_uninterrupted_result(minilm_tokeniz
     assert resumed.best_train_set.ids == expected.best_train_set.ids
     assert resumed.best_train_set.labels == expected.best_train_set.labels
     assert all(torch.equal(resumed.best_state[k], expected.best_state[k]) for k in expected.best_state)
+
+
+def test_wrong_labels_count_against_the_label_in_force():
+    from gbair.core.recovery_state import RecoveryState
+
+    given = TextDataset(["a", "b", "c", "d"], ["w"] * 4, [0, 0, 1, 1], ["neg", "pos"])
+    # a and c were corrupted (truly pos and neg); a was relabelled back to its true label, d (clean) away from it.
+    state = RecoveryState(corrupted_ids=["a", "c"], true_labels={"a": "pos", "c": "neg"})
+    in_force = given.relabeled({"a": 1, "d": 0})
+    assert state.wrong_labels(given, in_force, ["a", "b", "c", "d"]) == 2
+    assert state.wrong_labels(given, in_force, ["a", "b"]) == 0
+    assert state.wrong_labels(given, given, ["a", "c", "d"]) == 2
+
+
+def test_relabelled_examples_are_not_flagged_again_and_hits_count_the_label_in_force(minilm_tokenizer):
+    splits, flipped = _splits()
+    # `random` gives every round the same scores (same seed, same set size), so without the rule round 1
+    # would flag round 0's examples again and flip them back.
+    report = _recovery(splits, _config(method="random", action="relabel", rounds=2), minilm_tokenizer).run(flipped).report
+    flagged = [i for r in report.rounds for i in r.flagged_ids]
+    assert len(report.rounds) == 3 and len(flagged) == 8 and len(set(flagged)) == 8
+    true = {i: splits.label_names[y] for i, y in zip(splits.train.ids, splits.train.labels)} | report.true_labels
+    for row in report.rounds[:-1]:
+        given = dict(zip(splits.train.ids, splits.train.labels))
+        assert row.flagged_corrupted == sum(splits.label_names[given[i]] != true[i] for i in row.flagged_ids)
+
+
+def test_true_labels_of_corrupted_ids(minilm_tokenizer):
+    splits, flipped = _splits()
+    recovery = _recovery(splits, _config(), minilm_tokenizer)
+    given = dict(zip(splits.train.ids, splits.train.labels))
+    assert recovery.start(flipped).true_labels == {i: splits.label_names[1 - given[i]] for i in flipped}
+    with pytest.raises(ValueError, match="no true label"):
+        recovery.start(flipped, {flipped[0]: "pos"})
+    three = dataclasses.replace(splits, train=dataclasses.replace(splits.train, label_names=["a", "b", "c"]))
+    with pytest.raises(ValueError, match="more than two classes"):
+        Recovery(three, _config(), classifier=tiny_classifier("encoder", minilm_tokenizer, dtype=torch.float32)).start(flipped)
+
+
+def test_a_split_trusted_set_scores_with_one_part_and_selects_with_the_other(minilm_tokenizer):
+    from gbair.core.evaluation import accuracy, predict_probabilities
+
+    splits, flipped = _splits()
+    recovery = _recovery(splits, _config(selection_fraction=0.25), minilm_tokenizer)
+    scoring, selection = recovery.scoring_positions, recovery.selection_positions
+    assert len(selection) == 5 and sorted(scoring + selection) == list(range(20))
+    trained = recovery.train_round(recovery.start(flipped))
+    probabilities = predict_probabilities(recovery.classifier, recovery.validation)
+    wrong = (probabilities.argmax(dim=1) != recovery.validation.labels).nonzero().flatten().tolist()
+    assert trained.errors == [p for p in wrong if p in scoring]
+    assert trained.val_accuracy == accuracy(probabilities[selection], recovery.validation.labels[selection])
+    whole = _recovery(splits, _config(), minilm_tokenizer)
+    assert whole.scoring_positions == whole.selection_positions == list(range(20))
+    with pytest.raises(ValueError, match="empty part"):
+        _recovery(splits, _config(selection_fraction=0.01), minilm_tokenizer)

@@ -31,6 +31,7 @@ SUBCOMMANDS = {
     "suspects": Subcommand("List the examples a job flagged.", None),
     "review": Subcommand("Accept, reject or relabel a job's suspects.", None),
     "export": Subcommand("Download the cleaned data set and the best adapter.", None),
+    "data": Subcommand("List the named data sets and where they are; fetch the ones gbair does not ship.", None),
 }
 
 

@@ -1,6 +1,12 @@
 """`gbair demo`: the whole service on this machine. Starts a coordinator (with its own local Redis),
 uploads a named data set through the gRPC API, submits a job with flipped labels, shows its progress,
-prints the round table and writes report.json and accuracy.png."""
+prints the round table and writes report.json and accuracy.png.
+
+Its defaults run on a bundled set, so the demo works on any machine: BANKING77, whose short messages
+MiniLM learns within minutes on a CPU. DiaSafety, the G-BAIR paper's conversational-safety domain, stays
+near chance at this size once 30% of its labels are flipped (validation 0.53 with 500 or 600 examples),
+which leaves cleaning nothing to show. A few more epochs at a higher learning rate than a job's defaults,
+and 32 tokens (more than BANKING77's messages need), keep each round short."""
 
 from __future__ import annotations
 
@@ -34,12 +40,16 @@ WORKER_GRACE_S = 5.0
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser = subcommands.add_parser("demo", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--out", type=Path, required=True, help="report.json, accuracy.png, the state folder")
-    parser.add_argument("--data", default="sst2", choices=list(NAMED_SETS))
-    parser.add_argument("--data-dir", type=Path, default=None, help="where named sets live (env GBAIR_DATA_DIR)")
-    parser.add_argument("--train-size", type=int, default=500)
-    parser.add_argument("--val-size", type=int, default=200)
-    parser.add_argument("--corrupt", type=float, default=0.2)
+    parser.add_argument("--data", default="banking77", choices=list(NAMED_SETS))
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="searched first for the named set (then env GBAIR_DATA_DIR, the user data folder, the bundled sets)")
+    parser.add_argument("--train-size", type=int, default=1000)
+    parser.add_argument("--val-size", type=int, default=300)
+    parser.add_argument("--corrupt", type=float, default=0.3)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--lr", type=float, default=0.03)
+    parser.add_argument("--max-length", type=int, default=32, help="tokens per example, prompt excluded")
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--backend", default="ray", choices=["ray", "local"],
@@ -76,7 +86,8 @@ def _run_job(args: argparse.Namespace, files: dict[str, Path], client: GbairClie
     console.print(f"uploaded {args.data}: {dataset.train_size} train, {dataset.validation_size} validation, "
                   f"{dataset.test_size} test (data set {dataset.dataset_id})")
     job = client.submit(pb.JobSpec(dataset_id=dataset.dataset_id, model=args.model, rounds=args.rounds,
-                                   corrupt=args.corrupt, seed=args.seed))
+                                   corrupt=args.corrupt, seed=args.seed, epochs=args.epochs,
+                                   learning_rate=args.lr, max_length=args.max_length))
     console.print(f"submitted job {job.job_id}")
     return follow(client, job.job_id, console)
 

@@ -12,7 +12,7 @@ from rich.console import Console
 from gbair.cli.errors import as_command_error
 from gbair.cli.extras import require
 from gbair.core.config import CleaningAction, GbairConfig, ScoringMethod
-from gbair.core.data import NAMED_SETS, ColumnNames, corrupt_labels, load_splits
+from gbair.core.data import NAMED_SETS, ColumnNames, corrupt_labels, load_splits, true_label_names
 from gbair.distributed.config import RayConfig
 
 DEFAULTS = GbairConfig()
@@ -108,8 +108,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
     # Made before any work, so that an output folder that cannot be written stops the run at once.
     args.out.mkdir(parents=True, exist_ok=True)
     corrupted_ids: list[str] = []
+    true_labels: dict[str, str] = {}
     if args.corrupt:
         train, corrupted_ids = corrupt_labels(splits.train, args.corrupt, seed=args.seed)
+        true_labels = true_label_names(splits.train, corrupted_ids)
         splits = dataclasses.replace(splits, train=train)
     console.print(
         f"{splits.name}: {len(splits.train)} train ({len(corrupted_ids)} labels flipped), "
@@ -118,7 +120,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     # The engine is imported only now: bad input is reported without waiting seconds for torch.
     from gbair.cli.recovery_run import run_recovery
 
-    return run_recovery(args, config, splits, corrupted_ids, console)
+    return run_recovery(args, config, splits, corrupted_ids, true_labels, console)
 
 
 def _size(requested: int | None, named_set_default: int, data: str) -> int | None:

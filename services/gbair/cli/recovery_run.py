@@ -22,7 +22,12 @@ from gbair.distributed.config import RayConfig
 
 
 def run_recovery(
-    args: argparse.Namespace, config: GbairConfig, splits: DataSplits, corrupted_ids: list[str], console: Console
+    args: argparse.Namespace,
+    config: GbairConfig,
+    splits: DataSplits,
+    corrupted_ids: list[str],
+    true_labels: dict[str, str],
+    console: Console,
 ) -> int:
     quiet_engine_libraries()
     _check_device(args.device)
@@ -33,7 +38,8 @@ def run_recovery(
             from gbair.distributed.backend import ray_backend
             from gbair.distributed.cluster import ClusterAccessError
 
-            with as_command_error(ClusterAccessError):
+            # ValueError: bad settings, or a scoring method Ray cannot run
+            with as_command_error(ClusterAccessError, ValueError):
                 backend = stack.enter_context(ray_backend(config, _ray_config(args)))
         with as_command_error(ValueError):  # a model that does not fit the task, or a file for a folder
             recovery = Recovery(splits, config, backend=backend)
@@ -46,6 +52,7 @@ def run_recovery(
                 on_round=lambda row: console.print(
                     f"round {row.round}: val {row.val_accuracy:.4f}, flagged {len(row.flagged_ids)}"
                 ),
+                true_labels=true_labels,
             )
     artifacts = write_artifacts(outcome, recovery.classifier, splits, args.out)
     plot = plot_rounds(outcome.report, args.out / "accuracy.png")

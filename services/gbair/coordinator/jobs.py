@@ -13,9 +13,9 @@ from pathlib import Path
 
 from gbair.core.artifacts import ADAPTER_DIR, write_artifacts
 from gbair.core.config import GbairConfig
-from gbair.core.data import DataSplits, corrupt_labels
+from gbair.core.data import DataSplits, corrupt_labels, true_label_names
 from gbair.core.recovery import Recovery
-from gbair.core.recovery_state import RecoveryState, TrainedRound
+from gbair.core.recovery_state import TrainedRound
 from gbair.coordinator.backends import Backends
 from gbair.coordinator.datasets import load_dataset
 from gbair.coordinator.errors import ServiceError
@@ -41,6 +41,8 @@ class JobData:
 
     splits: DataSplits
     corrupted_ids: list[str]
+    true_labels: dict[str, str]
+    """The true label of each corrupted id."""
     config: GbairConfig
 
 
@@ -50,10 +52,12 @@ def job_data(store: Store, settings: CoordinatorSettings, job: JobRecord) -> Job
     seed = config.train.seed
     splits = load_dataset(store.dataset(job.tenant, spec.dataset_id), spec.train_size, spec.val_size, seed)
     corrupted_ids: list[str] = []
+    true_labels: dict[str, str] = {}
     if spec.corrupt:
         train, corrupted_ids = corrupt_labels(splits.train, spec.corrupt, seed=seed)
+        true_labels = true_label_names(splits.train, corrupted_ids)
         splits = dataclasses.replace(splits, train=train)
-    return JobData(splits, corrupted_ids, config)
+    return JobData(splits, corrupted_ids, true_labels, config)
 
 
 def job_folder(settings: CoordinatorSettings, job_id: str) -> Path:
@@ -98,7 +102,7 @@ class JobRunner:
         data = job_data(self.store, self.settings, job)
         recovery = Recovery(data.splits, data.config, backend=self.backends.for_job(data.config))
         job_folder(self.settings, job_id).mkdir(parents=True, exist_ok=True)
-        state = job.state or RecoveryState(corrupted_ids=data.corrupted_ids)
+        state = job.state or recovery.start(data.corrupted_ids, data.true_labels)
         pending = job.trained_round
         while not state.finished:
             round_index = state.next_round

@@ -1,6 +1,9 @@
 """Confident learning (Northcutt et al. 2021), the strongest non-gradient peer of the influence methods:
 K-fold PET training gives every training example a class distribution from a model that never saw it,
-and cleanlab flags the examples whose given label that distribution contradicts."""
+and cleanlab flags the examples whose given label that distribution contradicts.
+
+The same K fold models, each predicting the whole training set, also make an ensemble: the mean of their
+probabilities, in-sample for K - 1 of them, scored by the probability it leaves the given label."""
 
 from __future__ import annotations
 
@@ -26,6 +29,8 @@ class OutOfSampleFit:
     """(N,) the labels as given"""
     probabilities: np.ndarray
     """(N, K) each row predicted by the fold model that did not train on that example"""
+    ensemble_probabilities: np.ndarray
+    """(N, K) the mean over all fold models"""
 
     def suspicion_scores(self) -> np.ndarray:
         """cleanlab's issues first, each group ordered by self-confidence (the given label's probability),
@@ -36,9 +41,13 @@ class OutOfSampleFit:
         scores[issues] += 1.0
         return scores
 
-    def suggested_labels(self, positions: Sequence[int]) -> list[int]:
-        """The most probable label other than the given one."""
-        probabilities = self.probabilities[list(positions)].copy()
+    def ensemble_suspicion_scores(self) -> np.ndarray:
+        return 1.0 - self.ensemble_probabilities[np.arange(len(self.labels)), self.labels]
+
+    def suggested_labels(self, positions: Sequence[int], ensemble: bool = False) -> list[int]:
+        """The most probable label other than the given one, out of sample (or by the ensemble)."""
+        source = self.ensemble_probabilities if ensemble else self.probabilities
+        probabilities = source[list(positions)].copy()
         probabilities[np.arange(len(positions)), self.labels[list(positions)]] = -np.inf
         return probabilities.argmax(axis=1).tolist()
 
@@ -65,14 +74,18 @@ def out_of_sample_fit(
     seed: int,
     progress: Progress = no_progress,
 ) -> OutOfSampleFit:
-    """Train `folds` classifiers from `initial_state`, each on all folds but one, and predict the one left out.
+    """Train `folds` classifiers from `initial_state`, each on all folds but one, and predict the whole set:
+    the one left out for the out-of-sample probabilities, all of it for the ensemble.
     Leaves `classifier` in the last fold's trained state."""
     labels = train.labels.numpy()
     assignment = stratified_folds(labels, folds, seed)
     probabilities = np.empty((len(train), len(classifier.label_names)))
+    ensemble = np.zeros_like(probabilities)
     for fold in range(folds):
-        held_out = np.flatnonzero(assignment == fold).tolist()
+        held_out = assignment == fold
         classifier.load_pet_state(initial_state)
-        train_step(classifier, train.subset(np.flatnonzero(assignment != fold).tolist()), progress)
-        probabilities[held_out] = predict_probabilities(classifier, train.subset(held_out)).double().numpy()
-    return OutOfSampleFit(labels, probabilities)
+        train_step(classifier, train.subset(np.flatnonzero(~held_out).tolist()), progress)
+        predicted = predict_probabilities(classifier, train).double().numpy()
+        probabilities[held_out] = predicted[held_out]
+        ensemble += predicted / folds
+    return OutOfSampleFit(labels, probabilities, ensemble)

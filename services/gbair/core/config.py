@@ -10,7 +10,7 @@ DEFAULT_MODEL = "all-minilm-l6-v2"
 
 ScoringMethod = Literal[
     "tracin", "tracin-class", "tracin-cos", "fused", "vote", "self-influence", "loss", "random",
-    "dda", "dda-debias", "dda-denoise", "confident-learning",
+    "dda", "dda-debias", "dda-denoise", "confident-learning", "ensemble", "aum", "cartography", "knn",
 ]
 CleaningAction = Literal["remove", "relabel"]
 
@@ -58,6 +58,9 @@ class InfluenceConfig(_Settings):
     confident_learning_folds: int = Field(
         5, ge=2, le=20, description="For 'confident-learning': K in the K-fold training that gives out-of-sample probabilities."
     )
+    knn_neighbours: int = Field(
+        10, ge=1, le=1000, description="For 'knn': neighbours compared on the frozen backbone's embeddings."
+    )
     seed: int = 0
 
 
@@ -68,6 +71,11 @@ class RecoveryConfig(_Settings):
     )
     action: CleaningAction = "remove"
     patience: int = Field(1, ge=1, description="Stop after this many rounds without a better validation accuracy.")
+    selection_fraction: float = Field(
+        0.0, ge=0, lt=1,
+        description="Share of the trusted set held out from scoring: its accuracy alone picks the best round and "
+        "stops the loop, while the rest's mistakes drive the scoring. 0: the whole set does both (G-BAIR as published).",
+    )
 
     @field_validator("budget")
     @classmethod

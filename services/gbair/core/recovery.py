@@ -4,7 +4,7 @@ relabel them, retrain from scratch, and keep the best round by validation accura
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -26,10 +26,12 @@ from gbair.core.influence import (
 )
 from gbair.core.model.inputs import EncodedSet, encode
 from gbair.core.model.pet import PetClassifier, PetState
+from gbair.core.neighbours import backbone_embeddings, neighbour_labels
 from gbair.core.progress import Progress, no_progress
 from gbair.core.recovery_state import RecoveryState, TrainedRound
 from gbair.core.report import RecoveryReport, RoundReport, RoundTimings
 from gbair.core.training import Checkpoint, TrainingResult, initial_checkpoint, resolve_device, train_classifier
+from gbair.core.training_dynamics import area_under_the_margin, cartography, most_probable_other_label
 
 
 class RoundBackend(Protocol):
@@ -56,6 +58,20 @@ class LocalBackend:
 
     def training_statistics(self, classifier, checkpoints, train, queries, progress) -> InfluenceStatistics:
         return training_statistics(classifier, checkpoints, train, queries, self.config.influence.batch_size, progress)
+
+
+def split_trusted(size: int, selection_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Positions of the trusted examples whose mistakes drive the scoring, and of those whose accuracy picks
+    the best round and stops the loop. With a fraction of 0 both are the whole set, as in G-BAIR; a held-out
+    selection part keeps the round choice from rewarding a model for fixing the very errors it was
+    cleaned against."""
+    if selection_fraction == 0:
+        return list(range(size)), list(range(size))
+    selection_size = round(selection_fraction * size)
+    if not 0 < selection_size < size:
+        raise ValueError(f"a selection fraction of {selection_fraction} leaves an empty part of {size} trusted examples")
+    order = np.random.default_rng(seed).permutation(size)
+    return sorted(order[selection_size:].tolist()), sorted(order[:selection_size].tolist())
 
 
 @dataclass(frozen=True)
@@ -95,6 +111,9 @@ class Recovery:
         self.initial_state = self.classifier.pet_state()
         self.backend = backend or LocalBackend(config)
         self.validation = encode(self.classifier, splits.validation)
+        self.scoring_positions, self.selection_positions = split_trusted(
+            len(self.validation), config.recovery.selection_fraction, config.train.seed
+        )
         self.test = encode(self.classifier, splits.test) if splits.test is not None else None
 
     def run(
@@ -102,8 +121,9 @@ class Recovery:
         corrupted_ids: Sequence[str] = (),
         progress: Progress = no_progress,
         on_round: Callable[[RoundReport], None] = lambda report: None,
+        true_labels: Mapping[str, str] | None = None,
     ) -> RecoveryOutcome:
-        state = RecoveryState(corrupted_ids=list(corrupted_ids))
+        state = self.start(corrupted_ids, true_labels)
         final_states: dict[int, PetState] = {}
         while not state.finished:
             trained = self.train_round(state, progress)
@@ -111,6 +131,19 @@ class Recovery:
             state = self.finish_round(state, trained, progress)
             on_round(state.rounds[-1])
         return self.outcome(state, final_states[state.best_round])
+
+    def start(self, corrupted_ids: Sequence[str] = (), true_labels: Mapping[str, str] | None = None) -> RecoveryState:
+        """The state before round 0. `true_labels` names the true label of each corrupted id; with two classes
+        it may be left out, the true label being the other one."""
+        if true_labels is None:
+            if corrupted_ids and len(self.splits.label_names) != 2:
+                raise ValueError("with more than two classes, corrupted ids need their true labels")
+            given = dict(zip(self.splits.train.ids, self.splits.train.labels))
+            true_labels = {i: self.splits.label_names[1 - given[i]] for i in corrupted_ids}
+        missing = set(corrupted_ids) - set(true_labels)
+        if missing:
+            raise ValueError(f"no true label for corrupted ids {sorted(missing)[:5]}")
+        return RecoveryState(corrupted_ids=list(corrupted_ids), true_labels=dict(true_labels))
 
     def train_round(self, state: RecoveryState, progress: Progress = no_progress) -> TrainedRound:
         self.classifier.load_pet_state(self.initial_state)
@@ -121,10 +154,11 @@ class Recovery:
         if self.test is not None:
             test_probabilities = predict_probabilities(self.classifier, self.test, progress=progress)
             test_accuracy = accuracy(test_probabilities, self.test.labels)
-        errors = (val_probabilities.argmax(dim=1) != self.validation.labels).nonzero().flatten().tolist()
-        return TrainedRound(
-            state.next_round, training, accuracy(val_probabilities, self.validation.labels), test_accuracy, errors
-        )
+        wrong = val_probabilities.argmax(dim=1) != self.validation.labels
+        errors = [p for p in self.scoring_positions if wrong[p]]
+        selection = self.selection_positions
+        selection_accuracy = accuracy(val_probabilities[selection], self.validation.labels[selection])
+        return TrainedRound(state.next_round, training, selection_accuracy, test_accuracy, errors)
 
     def finish_round(self, state: RecoveryState, trained: TrainedRound, progress: Progress = no_progress) -> RecoveryState:
         """Score and clean after `trained`; the returned state is `finished` when no further round follows."""
@@ -141,8 +175,10 @@ class Recovery:
         train = encode(self.classifier, train_set) if scoring else None
         started = time.perf_counter()
         if scoring:
-            cleaning = self._clean(train, trained.training.checkpoints, trained.errors, progress)
-        corrupted = set(state.corrupted_ids)
+            # A relabel is final: flagging it again would only flip it back, so relabelled ids are not eligible.
+            relabeled = state.relabeled_ids
+            eligible = [i for i, example_id in enumerate(train.ids) if example_id not in relabeled]
+            cleaning = self._clean(train, trained.training, trained.errors, eligible, progress)
         report = RoundReport(
             round=round_index,
             train_size=len(train_set),
@@ -152,7 +188,9 @@ class Recovery:
             flagged_ids=cleaning.flagged_ids,
             flagged_scores=cleaning.flagged_scores,
             relabels={i: self.splits.label_names[y] for i, y in cleaning.relabels.items()},
-            flagged_corrupted=len(corrupted.intersection(cleaning.flagged_ids)) if state.corrupted_ids else None,
+            flagged_corrupted=(
+                state.wrong_labels(self.splits.train, train_set, cleaning.flagged_ids) if state.corrupted_ids else None
+            ),
             timings=RoundTimings(
                 train_s=trained.training.seconds,
                 influence_s=time.perf_counter() - started,
@@ -173,6 +211,7 @@ class Recovery:
             seed=self.config.train.seed,
             label_names=self.splits.label_names,
             corrupted_ids=state.corrupted_ids,
+            true_labels=state.true_labels,
             rounds=state.rounds,
             best_round=state.best_round,
             config=self.config.model_dump(),
@@ -187,37 +226,63 @@ class Recovery:
         return bool(trained.errors) or self.config.influence.method not in NEEDS_VALIDATION_ERRORS
 
     def _clean(
-        self, train: EncodedSet, checkpoints: Sequence[Checkpoint], errors: list[int], progress: Progress
+        self,
+        train: EncodedSet,
+        training: TrainingResult,
+        errors: list[int],
+        eligible: list[int],
+        progress: Progress,
     ) -> _Cleaning:
-        influence = self.config.influence
-        count = self.config.recovery.flag_count(len(train))
-        if influence.method == "confident-learning":
-            fit = out_of_sample_fit(
-                self.classifier, train, self.initial_state, self.backend.train,
-                influence.confident_learning_folds, influence.seed, progress,
-            )
-            scores = fit.suspicion_scores()
-            suggest = fit.suggested_labels
-        else:
-            queries = query_gradients(self.classifier, checkpoints, self.validation.subset(errors), influence.batch_size)
-            stats = self.backend.training_statistics(self.classifier, checkpoints, train, queries, progress)
-            initial = None
-            if influence.method in NEEDS_INITIAL_STATE:
-                # Every round starts from self.initial_state, so it is each round's untrained prompt.
-                start = [initial_checkpoint(self.initial_state)]
-                start_queries = query_gradients(self.classifier, start, self.validation.subset(errors), influence.batch_size)
-                initial = self.backend.training_statistics(self.classifier, start, train, start_queries, progress)
-            scores = suspicion_scores(
-                stats, influence.method, vote_top_fraction=influence.vote_top_fraction, seed=influence.seed,
-                initial=initial,
-            )
-
-            def suggest(positions: list[int]) -> list[int]:
-                return suggest_labels(self.classifier, checkpoints, train.subset(positions), queries, influence.batch_size)
-
+        count = min(self.config.recovery.flag_count(len(train)), len(eligible))
+        scores, suggest = self._scores(train, training, errors, progress)
         # Stable sort keeps ties in training-set order, so a run is reproducible.
-        flagged = np.argsort(-scores, kind="stable")[:count].tolist()
+        candidates = np.asarray(eligible, dtype=np.int64)
+        flagged = candidates[np.argsort(-scores[candidates], kind="stable")[:count]].tolist()
         relabels: dict[str, int] = {}
         if self.config.recovery.action == "relabel":
             relabels = {train.ids[i]: label for i, label in zip(flagged, suggest(flagged))}
         return _Cleaning([train.ids[i] for i in flagged], [float(scores[i]) for i in flagged], relabels)
+
+    def _scores(
+        self, train: EncodedSet, training: TrainingResult, errors: list[int], progress: Progress
+    ) -> tuple[np.ndarray, Callable[[list[int]], list[int]]]:
+        """Every training example's suspicion score, and how to suggest new labels for some of them."""
+        influence = self.config.influence
+        method = influence.method
+        if method in ("confident-learning", "ensemble"):
+            fit = out_of_sample_fit(
+                self.classifier, train, self.initial_state, self.backend.train,
+                influence.confident_learning_folds, influence.seed, progress,
+            )
+            ensemble = method == "ensemble"
+            scores = fit.ensemble_suspicion_scores() if ensemble else fit.suspicion_scores()
+            return scores, lambda positions: fit.suggested_labels(positions, ensemble)
+        if method in ("aum", "cartography"):
+            scores = (
+                area_under_the_margin(training, train.labels) if method == "aum"
+                else 1.0 - cartography(training, train.labels)[0]
+            )
+            return scores, lambda positions: most_probable_other_label(training, train.labels, positions)
+        if method == "knn":
+            embeddings = backbone_embeddings(self.classifier, train, influence.batch_size, progress)
+            neighbours = neighbour_labels(
+                embeddings, train.labels.numpy(), influence.knn_neighbours, len(self.splits.label_names)
+            )
+            return neighbours.suspicion_scores(), neighbours.suggested_labels
+        checkpoints = training.checkpoints
+        queries = query_gradients(self.classifier, checkpoints, self.validation.subset(errors), influence.batch_size)
+        stats = self.backend.training_statistics(self.classifier, checkpoints, train, queries, progress)
+        initial = None
+        if method in NEEDS_INITIAL_STATE:
+            # Every round starts from self.initial_state, so it is each round's untrained prompt.
+            start = [initial_checkpoint(self.initial_state)]
+            start_queries = query_gradients(self.classifier, start, self.validation.subset(errors), influence.batch_size)
+            initial = self.backend.training_statistics(self.classifier, start, train, start_queries, progress)
+        scores = suspicion_scores(
+            stats, method, vote_top_fraction=influence.vote_top_fraction, seed=influence.seed, initial=initial
+        )
+
+        def suggest(positions: list[int]) -> list[int]:
+            return suggest_labels(self.classifier, checkpoints, train.subset(positions), queries, influence.batch_size)
+
+        return scores, suggest

@@ -22,6 +22,8 @@ class RecoveryState(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     corrupted_ids: list[str] = []
+    true_labels: dict[str, str] = {}
+    """The true label name of each corrupted id (experiments with synthetic noise only)."""
     rounds: list[RoundReport] = []
     finished: bool = False
 
@@ -35,6 +37,18 @@ class RecoveryState(BaseModel):
         if not self.rounds:
             return None
         return max(self.rounds, key=lambda r: (r.val_accuracy, -r.round)).round
+
+    @property
+    def relabeled_ids(self) -> set[str]:
+        return {i for r in self.rounds for i in r.relabels}
+
+    def wrong_labels(self, given: TextDataset, in_force: TextDataset, ids: list[str]) -> int:
+        """How many of `ids` carry, in `in_force` (a round's training set), a label other than their true one
+        (`true_labels`, else the label as `given`): a corrupted example relabelled to its true label is no
+        longer wrong, and a clean example relabelled away from it now is."""
+        true = {i: given.label_names[y] for i, y in zip(given.ids, given.labels)} | self.true_labels
+        labels = dict(zip(in_force.ids, in_force.labels))
+        return sum(in_force.label_names[labels[i]] != true[i] for i in ids)
 
     def train_set(self, given: TextDataset, action: CleaningAction, before_round: int | None = None) -> TextDataset:
         """The training set of round `before_round` (default: the next round): `given` less every earlier
@@ -70,6 +84,7 @@ class TrainedRound:
             ],
             "epochs": training.epochs,
             "seconds": training.seconds,
+            "training_logits": training.training_logits,
         }
         partial = path.with_name(path.name + ".partial")
         torch.save(record, partial)
@@ -84,5 +99,6 @@ class TrainedRound:
             checkpoints=[Checkpoint(**c) for c in record["checkpoints"]],
             epochs=record["epochs"],
             seconds=record["seconds"],
+            training_logits=record.get("training_logits"),
         )
         return cls(record["round"], training, record["val_accuracy"], record["test_accuracy"], record["errors"])

@@ -17,7 +17,9 @@ class RoundTimings(BaseModel):
 class RoundReport(BaseModel):
     round: int
     train_size: int
-    val_accuracy: float
+    val_accuracy: float = Field(
+        description="Accuracy on the trusted examples that select the round (all of them unless split)."
+    )
     test_accuracy: float | None
     misclassified_val: int
     flagged_ids: list[str] = Field(
@@ -26,7 +28,9 @@ class RoundReport(BaseModel):
     flagged_scores: list[float] = Field(description="Suspicion score of each flagged id, same order.")
     relabels: dict[str, str] = Field(description="Flagged id -> the label name it was given instead.")
     flagged_corrupted: int | None = Field(
-        None, description="How many flagged ids had a corrupted label (experiments with --corrupt only)."
+        None,
+        description="How many flagged ids had a wrong label in force this round, counting earlier relabels "
+        "(experiments with --corrupt only).",
     )
     timings: RoundTimings
 
@@ -38,6 +42,7 @@ class RecoveryReport(BaseModel):
     seed: int
     label_names: list[str]
     corrupted_ids: list[str]
+    true_labels: dict[str, str] = Field({}, description="The true label of each corrupted id.")
     rounds: list[RoundReport]
     best_round: int
     config: dict

@@ -31,6 +31,10 @@ class TrainingResult:
     checkpoints: list[Checkpoint]
     epochs: int
     seconds: float
+    training_logits: torch.Tensor | None = None
+    """(epochs, N, K): the logits each training example got in the step that trained on it, every epoch
+    (training dynamics, for the area under the margin and dataset cartography at no extra forward pass).
+    None where the rows of a batch were shared out over processes, as no process sees all of them."""
 
     @property
     def final_state(self) -> PetState:
@@ -84,13 +88,18 @@ def train_classifier(
     total_steps = steps_per_epoch * config.epochs
     initial_state = classifier.pet_state()
     checkpoints: list[Checkpoint] = []
+    logits = None
+    if parallel.world_size == 1:
+        logits = torch.empty(config.epochs, len(train), len(classifier.label_names))
     classifier.train()
     step = 0
     for epoch in range(config.epochs):
         order = torch.randperm(len(train), generator=generator).tolist()
         for step_in_epoch, batch in enumerate(train.batches(config.batch_size, order), start=1):
             optimizer.zero_grad(set_to_none=True)
-            _backward(classifier, batch, parallel, parameters)
+            batch_logits = _backward(classifier, batch, parallel, parameters)
+            if logits is not None:
+                logits[epoch, batch.positions] = batch_logits
             optimizer.step()
             step += 1
             if step_in_epoch in take_checkpoint_after:
@@ -104,11 +113,15 @@ def train_classifier(
                 )
             progress("train", step, total_steps)
     classifier.eval()
-    return TrainingResult(initial_state, checkpoints, config.epochs, time.perf_counter() - started)
+    return TrainingResult(initial_state, checkpoints, config.epochs, time.perf_counter() - started, logits)
 
 
-def _backward(classifier: PetClassifier, batch: Batch, parallel: DataParallel, parameters: list[torch.Tensor]) -> None:
-    """Leave the gradient of the whole batch's mean loss in `parameters`, however its rows are shared out."""
+def _backward(
+    classifier: PetClassifier, batch: Batch, parallel: DataParallel, parameters: list[torch.Tensor]
+) -> torch.Tensor | None:
+    """Leave the gradient of the whole batch's mean loss in `parameters`, however its rows are shared out;
+    return the logits of this process's rows (None when it had none)."""
+    logits = None
     share = batch
     if parallel.world_size > 1:
         share = batch.rows(range(parallel.rank, len(batch.positions), parallel.world_size))
@@ -124,3 +137,4 @@ def _backward(classifier: PetClassifier, batch: Batch, parallel: DataParallel, p
             if parameter.grad is None:  # this process had no rows in a short last batch
                 parameter.grad = torch.zeros_like(parameter)
         parallel.sum_gradients([parameter.grad for parameter in parameters])
+    return None if logits is None else logits.detach().float().cpu()

@@ -18,6 +18,7 @@ from gbair.core.model.inputs import EncodedSet
 from gbair.core.model.pet import PetClassifier
 from gbair.core.progress import Progress
 from gbair.core.training import Checkpoint, TrainingResult
+from gbair.core.training_dynamics import NEEDS_TRAINING_LOGITS
 from gbair.distributed.checkpoints import store_checkpoints
 from gbair.distributed.cluster import connect
 from gbair.distributed.config import RayConfig
@@ -28,6 +29,12 @@ from gbair.serving import ShardedScoring, deploy
 class RayBackend:
     def __init__(self, config: GbairConfig, ray_config: RayConfig):
         """Needs a connected Ray driver (gbair.distributed.connect); deploys the influence service if absent."""
+        if config.influence.method in NEEDS_TRAINING_LOGITS:
+            # Ray Train's workers each see only their rows of a batch and report checkpoints alone.
+            raise ValueError(
+                f"method {config.influence.method!r} reads the logits recorded while training in one process, "
+                "which Ray Train does not return: run it with the local backend"
+            )
         self.config = config
         self.ray_config = ray_config
         self.scoring = ShardedScoring(deploy(ray_config.serving), ray_config.serving)

@@ -1,8 +1,8 @@
 """Labeled text data: loading, synthetic label noise and writing cleaned sets back."""
 
-from gbair.core.data.corruption import corrupt_labels
+from gbair.core.data.corruption import corrupt_labels, true_label_names
 from gbair.core.data.dataset import DataError, DataSplits, TextDataset
-from gbair.core.data.loaders import NAMED_SETS, ColumnNames, default_data_dir, load_splits
+from gbair.core.data.loaders import NAMED_SETS, ColumnNames, load_splits
 from gbair.core.data.writers import write_dataset
 
 __all__ = [
@@ -12,7 +12,7 @@ __all__ = [
     "DataSplits",
     "TextDataset",
     "corrupt_labels",
-    "default_data_dir",
     "load_splits",
+    "true_label_names",
     "write_dataset",
 ]

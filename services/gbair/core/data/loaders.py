@@ -1,12 +1,14 @@
-"""Read the named data sets (diasafety, sst2, olid) and user .csv/.jsonl files into `DataSplits`.
+"""Read the named data sets (diasafety, sst2, olid, convabuse, banking77) and user .csv/.jsonl files
+into `DataSplits`. Which files a named set has, and which folder holds them, is `gbair.named_sets`'
+business; a file may be stored gzip-compressed (`NAME.gz`, as in the package's bundled sets).
 
 Conventions
 - Rows are 1-based, as a person counts them in the file: for line-based files (sst2, TSV, CSV,
   JSONL) the row is the line number where the example starts, so in a CSV/TSV file the header is
   row 1 and the first example row 2; in a JSON list (diasafety) the row is the element number.
   Problems with the file's syntax (bytes that are not UTF-8, malformed JSON) name the line.
-- Ids are the file's id column where there is one (olid, user files with an `id` column or
-  `ColumnNames.id`); otherwise `<split>-<0-based example index in the file, 6 digits>`, with split
+- Ids are the file's id column where there is one (olid, convabuse, user files with an `id` column
+  or `ColumnNames.id`); otherwise `<split>-<0-based example index in the file, 6 digits>`, with split
   `train`, `val` or `test` (e.g. `train-000123`). Both are independent of subsampling.
 - A text pair may be empty (some DiaSafety contexts got no response); a text may not.
 """
@@ -14,9 +16,9 @@ Conventions
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +27,10 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from gbair.core.data import annotations
 from gbair.core.data.dataset import DataError, DataSplits, TextDataset
+from gbair.named_sets.catalog import CATALOG
+from gbair.named_sets.locations import COMPRESSED_SUFFIX, NamedSetMissing, set_files
 
 # Share of the training file set aside as validation data where a set has no validation file.
 CARVED_VALIDATION_FRACTION = 0.1
@@ -80,14 +85,6 @@ class _Source:
     labels: dict[str, str] | None
 
 
-def default_data_dir() -> Path:
-    """`GBAIR_DATA_DIR` if set, else the `shared/data` folder beside the repository."""
-    if configured := os.environ.get("GBAIR_DATA_DIR"):
-        return Path(configured)
-    repo_root = Path(__file__).resolve().parents[4]
-    return repo_root.parent / "shared" / "data"
-
-
 def load_splits(
     source: str,
     *,
@@ -99,20 +96,24 @@ def load_splits(
     test_path: str | Path | None = None,
     columns: ColumnNames | None = None,
 ) -> DataSplits:
-    """Load a named set (`diasafety`, `sst2`, `olid`, under `data_dir`) or a user `.csv`/`.jsonl`
-    training file with optional validation and test files.
+    """Load a named set (`NAMED_SETS`, looked up first under `data_dir`, see
+    `gbair.named_sets.locations`) or a user `.csv`/`.jsonl` training file with optional validation
+    and test files. A named set found nowhere raises a `DataError` that says how to fetch it.
 
     `train_size` / `val_size` draw a seeded random subsample (None = all); the test split is always
-    complete. Where there is no validation file (olid, or a user file without `validation_path`),
-    `val_size` examples (default: 10% of the file) are carved out of the training file first, and
-    the training subsample is drawn from the rest. The validation draw does not depend on
+    complete. Where there is no validation file (olid, banking77, or a user file without
+    `validation_path`), `val_size` examples (default: 10% of the file) are carved out of the
+    training file first, and the training subsample is drawn from the rest. The validation draw does not depend on
     `train_size`. Bad input raises one `DataError` naming the file, row and problem.
     """
     if source in _NAMED_SETS:
         if validation_path is not None or test_path is not None or columns is not None:
             raise ValueError("validation_path, test_path and columns apply only to user files")
-        directory = Path(data_dir) if data_dir is not None else default_data_dir()
-        loaded = _NAMED_SETS[source](directory / source)
+        try:
+            files = set_files(CATALOG[source], data_dir)
+        except NamedSetMissing as missing:
+            raise DataError(source, None, str(missing)) from None
+        loaded = _NAMED_SETS[source](files)
     else:
         loaded = _user_source(source, validation_path, test_path, columns or ColumnNames())
     return _assemble(loaded, train_size, val_size, seed)
@@ -125,6 +126,11 @@ def _read_text(path: Path) -> str:
     if not path.is_file():
         raise DataError(path, None, "file not found")
     data = path.read_bytes()
+    if path.suffix == COMPRESSED_SUFFIX:
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as error:
+            raise DataError(path, None, f"not a readable gzip file ({error})") from None
     if not data.strip():
         raise DataError(path, None, "empty file")
     try:
@@ -273,28 +279,28 @@ def _read_split(
 # --- sources -------------------------------------------------------------------------------------
 
 
-def _diasafety(directory: Path) -> _Source:
+def _diasafety(files: dict[str, Path]) -> _Source:
     columns = ColumnNames(text="context", text_pair="response", label="label")
     return _Source(
         name="diasafety",
         format="diasafety",
         columns=columns,
-        train=_read_split(directory / "train.json", _read_json_list, "train", columns),
-        validation=_read_split(directory / "val.json", _read_json_list, "val", columns),
-        test=_read_split(directory / "test.json", _read_json_list, "test", columns),
+        train=_read_split(files["train"], _read_json_list, "train", columns),
+        validation=_read_split(files["validation"], _read_json_list, "val", columns),
+        test=_read_split(files["test"], _read_json_list, "test", columns),
         labels={"Safe": "Safe", "Unsafe": "Unsafe"},
     )
 
 
-def _sst2(directory: Path) -> _Source:
+def _sst2(files: dict[str, Path]) -> _Source:
     columns = ColumnNames(text="sentence", label="label")
     return _Source(
         name="sst2",
         format="sst2",
         columns=columns,
-        train=_read_split(directory / "stsa.binary.train", _read_sst2, "train", columns),
-        validation=_read_split(directory / "stsa.binary.dev", _read_sst2, "val", columns),
-        test=_read_split(directory / "stsa.binary.test", _read_sst2, "test", columns),
+        train=_read_split(files["train"], _read_sst2, "train", columns),
+        validation=_read_split(files["validation"], _read_sst2, "val", columns),
+        test=_read_split(files["test"], _read_sst2, "test", columns),
         labels={"0": "negative", "1": "positive"},
     )
 
@@ -320,25 +326,87 @@ def _read_olid_test(tweets_path: Path, labels_path: Path) -> list[_Row]:
     return rows
 
 
-def _olid(directory: Path) -> _Source:
+def _olid(files: dict[str, Path]) -> _Source:
     columns = ColumnNames(text="tweet", label="subtask_a", id="id")
-    tweets_path = directory / "testset-levela.tsv"
-    test_rows = _read_olid_test(tweets_path, directory / "labels-levela.csv")
+    tweets_path = files["test"]
+    test_rows = _read_olid_test(tweets_path, files["test_labels"])
     return _Source(
         name="olid",
         format="olid",
         columns=columns,
-        train=_read_split(directory / "olid-training-v1.0.tsv", _read_olid_tsv, "train", columns),
+        train=_read_split(files["train"], _read_olid_tsv, "train", columns),
         validation=None,
         test=_Split(tweets_path, _examples(tweets_path, test_rows, "test", columns)),
         labels={"NOT": "NOT", "OFF": "OFF"},
     )
 
 
-_NAMED_SETS: dict[str, Callable[[Path], _Source]] = {
+def _read_convabuse(path: Path, label_of: Callable[[dict[str, Any]], str | None]) -> list[_Row]:
+    """The rows `label_of` gives a label (kept in a `label` column added to each record); the others
+    are dropped."""
+    rows = []
+    for row in _read_delimited(path):
+        try:
+            label = label_of(row.record)
+        except ValueError as error:
+            raise DataError(path, row.number, str(error)) from None
+        if label is not None:
+            rows.append(_Row(row.number, {**row.record, "label": label}))
+    return rows
+
+
+def _convabuse(files: dict[str, Path]) -> _Source:
+    """The user's turn is classified (text) as a reply to the agent's turn before it (text pair).
+    Training rows get their annotators' majority label (the 86 ties of 2,501 rows are dropped);
+    validation and test keep only the unanimous rows, so that they can be trusted (640 of 831 and
+    663 of 853). See `annotations` for how votes are counted."""
+    columns = ColumnNames(text="user", text_pair="agent", label="label", id="example_id")
+
+    def split(role: str, name: str, label_of: Callable[[dict[str, Any]], str | None]) -> _Split:
+        path = files[role]
+        return _Split(path, _examples(path, _read_convabuse(path, label_of), name, columns))
+
+    return _Source(
+        name="convabuse",
+        format="csv",
+        columns=columns,
+        train=split("train", "train", annotations.majority_label),
+        validation=split("validation", "val", annotations.unanimous_label),
+        test=split("test", "test", annotations.unanimous_label),
+        labels={label: label for label in annotations.LABELS},
+    )
+
+
+def _banking77_classes(path: Path) -> dict[str, str]:
+    """The 77 intents in the order of `categories.json`, the set's own class order."""
+    try:
+        categories = json.loads(_read_text(path))
+    except json.JSONDecodeError as error:
+        raise DataError(path, error.lineno, f"malformed JSON: {error.msg}") from None
+    if not isinstance(categories, list) or not all(isinstance(name, str) for name in categories):
+        raise DataError(path, None, "expected a JSON list of category names")
+    return {name: name for name in categories}
+
+
+def _banking77(files: dict[str, Path]) -> _Source:
+    columns = ColumnNames(text="text", label="category")
+    return _Source(
+        name="banking77",
+        format="csv",
+        columns=columns,
+        train=_read_split(files["train"], _read_delimited, "train", columns),
+        validation=None,
+        test=_read_split(files["test"], _read_delimited, "test", columns),
+        labels=_banking77_classes(files["categories"]),
+    )
+
+
+_NAMED_SETS: dict[str, Callable[[dict[str, Path]], _Source]] = {
     "diasafety": _diasafety,
     "sst2": _sst2,
     "olid": _olid,
+    "convabuse": _convabuse,
+    "banking77": _banking77,
 }
 NAMED_SETS: tuple[str, ...] = tuple(_NAMED_SETS)
 

@@ -3,7 +3,13 @@ suspicion scores, relabel suggestions and explanations."""
 
 from gbair.core.influence.explain import Explanation, Influence, explain_example
 from gbair.core.influence.gradients import per_example_gradients
-from gbair.core.influence.methods import INFLUENCE_METHODS, NEEDS_INITIAL_STATE, NEEDS_VALIDATION_ERRORS, suspicion_scores
+from gbair.core.influence.methods import (
+    INFLUENCE_METHODS,
+    NEEDS_INITIAL_STATE,
+    NEEDS_VALIDATION_ERRORS,
+    PEER_METHODS,
+    suspicion_scores,
+)
 from gbair.core.influence.relabel import suggest_labels
 from gbair.core.influence.statistics import InfluenceStatistics, QueryGradients, query_gradients, training_statistics
 
@@ -11,6 +17,7 @@ __all__ = [
     "INFLUENCE_METHODS",
     "NEEDS_INITIAL_STATE",
     "NEEDS_VALIDATION_ERRORS",
+    "PEER_METHODS",
     "Explanation",
     "Influence",
     "InfluenceStatistics",

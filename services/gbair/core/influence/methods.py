@@ -19,8 +19,11 @@ NEEDS_VALIDATION_ERRORS: frozenset[str] = frozenset(
     {"tracin", "tracin-class", "tracin-cos", "fused", "vote", "dda", "dda-debias", "dda-denoise"}
 )
 NEEDS_INITIAL_STATE: frozenset[str] = frozenset({"dda", "dda-debias"})
-# Every method that suspicion_scores computes from influence statistics (all but confident-learning).
-INFLUENCE_METHODS: tuple[str, ...] = tuple(m for m in get_args(ScoringMethod) if m != "confident-learning")
+# Peers scored from other evidence: K-fold training (core/confident_learning.py), the logits recorded while
+# training (core/training_dynamics.py) or the backbone's embeddings (core/neighbours.py).
+PEER_METHODS: frozenset[str] = frozenset({"confident-learning", "ensemble", "aum", "cartography", "knn"})
+# Every method that suspicion_scores computes from influence statistics.
+INFLUENCE_METHODS: tuple[str, ...] = tuple(m for m in get_args(ScoringMethod) if m not in PEER_METHODS)
 
 
 def tracin(stats: InfluenceStatistics) -> torch.Tensor:
@@ -105,7 +108,7 @@ def suspicion_scores(
     initial: InfluenceStatistics | None = None,
 ) -> np.ndarray:
     """`initial` (statistics at the untrained initial state) is needed by the methods in
-    NEEDS_INITIAL_STATE. `confident-learning` is not an influence method: see core/confident_learning.py."""
+    NEEDS_INITIAL_STATE. The PEER_METHODS are not influence methods."""
     scorers: dict[str, Callable[[], torch.Tensor]] = {
         "tracin": lambda: tracin(stats),
         "tracin-class": lambda: tracin_class(stats),
@@ -119,8 +122,8 @@ def suspicion_scores(
         "dda-debias": lambda: dda(stats, initial, debias=True, denoise=False),
         "dda-denoise": lambda: dda(stats, initial, debias=False, denoise=True),
     }
-    if method == "confident-learning":
-        raise ValueError("confident-learning is not scored from influence statistics; see gbair.core.confident_learning")
+    if method in PEER_METHODS:
+        raise ValueError(f"{method} is not scored from influence statistics; see gbair.core.recovery")
     if method not in scorers:
         raise ValueError(f"unknown scoring method {method!r}; choose one of {sorted(scorers)}")
     return scorers[method]().double().numpy()
