@@ -1,4 +1,5 @@
-"""Both benchmark scripts end to end, as a user runs them, on the bundled DiaSafety with a tiny random backbone."""
+"""Both benchmark scripts end to end, as a user runs them, on the bundled DiaSafety with a tiny random backbone
+(whose 128 positions cannot hold DiaSafety's longest inputs with the prompt, hence --max-length 64)."""
 
 import json
 import subprocess
@@ -22,7 +23,7 @@ def test_recovery_benchmark_scores_every_method_from_the_same_checkpoints(tmp_pa
     out = tmp_path / "recovery"
     _run("benchmarks.recovery", "--datasets", "diasafety", "--corruption", "0.25", "--seeds", "0", "1",
          "--train-size", "32", "--val-size", "16", "--test-size", "16", "--epochs", "2", "--rounds", "1",
-         "--folds", "2", "--model", str(tiny_model_dir), "--out", str(out))
+         "--folds", "2", "--model", str(tiny_model_dir), "--max-length", "64", "--out", str(out))
     run = json.loads((out / "recovery.json").read_text())
     cells = run["cells"]
     assert [(c["dataset"], c["corruption"], c["seed"]) for c in cells] == [("diasafety", 0.25, 0), ("diasafety", 0.25, 1)]
