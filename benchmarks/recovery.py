@@ -139,6 +139,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--test-size", type=int, default=None, help="seeded test subsample (default: the whole split)")
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--model", default=GbairConfig().model.name_or_path)
+    parser.add_argument("--max-length", type=int, default=GbairConfig().model.max_length,
+                        help="tokens per example, prompt excluded")
     parser.add_argument("--epochs", type=int, default=GbairConfig().train.epochs)
     parser.add_argument("--checkpoints-per-epoch", type=int, default=GbairConfig().train.checkpoints_per_epoch)
     parser.add_argument("--rounds", type=int, default=2, help="R: G-BAIR cleaning rounds after round 0")
@@ -213,7 +215,7 @@ def _noise_settings(args: argparse.Namespace, dataset: str, kinds: list[str]) ->
 def build_config(args: argparse.Namespace, seed: int, **recovery: Any) -> GbairConfig:
     method = recovery.pop("method", args.gbair_method)
     return GbairConfig(
-        model={"name_or_path": args.model},
+        model={"name_or_path": args.model, "max_length": args.max_length},
         train={"epochs": args.epochs, "checkpoints_per_epoch": args.checkpoints_per_epoch, "seed": seed},
         influence={"method": method, "seed": seed, "confident_learning_folds": args.folds,
                    "knn_neighbours": args.knn_neighbours},

@@ -1,4 +1,5 @@
-"""Both benchmark scripts end to end, as a user runs them, on the bundled DiaSafety with a tiny random backbone."""
+"""Both benchmark scripts end to end, as a user runs them, on the bundled DiaSafety with a tiny random backbone
+(whose 128 positions cannot hold DiaSafety's longest inputs with the prompt, hence --max-length 64)."""
 
 import json
 import subprocess
@@ -23,7 +24,7 @@ def test_recovery_benchmark_grids_score_every_method_and_resume(tmp_path, tiny_m
     args = ["--train-size-for", "convabuse=40", "--datasets", "diasafety", "--noise", "uniform", "class-conditional", "--corruption", "0.25",
             "--train-size", "32", "--val-size", "16", "--test-size", "16", "--epochs", "2", "--rounds", "2",
             "--folds", "2", "--knn-neighbours", "3", "--end-to-end", "diasafety:uniform",
-            "--end-to-end-methods", "fused", "aum", "--model", str(tiny_model_dir), "--out", str(out)]
+            "--end-to-end-methods", "fused", "aum", "--model", str(tiny_model_dir), "--max-length", "64", "--out", str(out)]
     _run("benchmarks.recovery", *args, "--seeds", "0", "--grids", "ranking")
     run = json.loads((out / "recovery.json").read_text())
     cells = run["cells"]

@@ -100,6 +100,25 @@ def test_bundled_sets_are_the_pinned_files(only_bundled: None, name: str) -> Non
     assert (folder / "LICENSE").is_file() and (folder / "README.md").is_file()
 
 
+def test_named_sets_are_looked_up_in_order(
+    only_bundled: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    named = CATALOG["diasafety"]
+    for root in ("given", "configured", "user-data/gbair/datasets"):
+        folder = tmp_path / root / "diasafety"
+        folder.mkdir(parents=True)
+        for file in named.files.values():
+            (folder / f"{file.name}.gz").touch()
+    monkeypatch.setenv("GBAIR_DATA_DIR", str(tmp_path / "configured"))
+    assert locate(named, tmp_path / "given") == ("--data-dir", tmp_path / "given" / "diasafety")
+    assert locate(named) == ("GBAIR_DATA_DIR", tmp_path / "configured" / "diasafety")
+    monkeypatch.delenv("GBAIR_DATA_DIR")
+    user = tmp_path / "user-data" / "gbair" / "datasets" / "diasafety"
+    assert locate(named, tmp_path / "elsewhere") == ("user data folder", user)
+    (user / "test.json.gz").unlink()
+    assert locate(named)[0] == "bundled"
+
+
 def test_diasafety_pairs_context_with_response() -> None:
     splits = load_splits("diasafety", train_size=30, val_size=10)
     assert splits.format == "diasafety"
