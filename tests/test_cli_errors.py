@@ -30,7 +30,8 @@ CASES = {
     "serve: bad listen address": ["serve", "--config", "{settings}", "--listen", "127.0.0.1:99999"],
     "serve: address in use": ["serve", "--config", "{settings}", "--listen", "{target}"],
     "serve: unreachable redis": ["serve", "--config", "{settings}", "--listen", "127.0.0.1:0", "--redis-url", "redis://127.0.0.1:{closed_port}/0"],
-    "demo: data folder without the data set": ["demo", "--data-dir", "{tmp}", "--backend", "local", "--out", "{tmp}/demo"],
+    "recover: named set not on this machine": ["recover", "--data", "olid", "--data-dir", "{tmp}", "--out", "{tmp}/out"],
+    "demo: named set not on this machine": ["demo", "--data", "sst2", "--data-dir", "{tmp}", "--backend", "local", "--out", "{tmp}/demo"],
     "submit: unknown data file": ["submit", "--data", "{tmp}/missing.csv", *CONNECTION],
     "submit: not a .csv or .jsonl file": ["submit", "--data", "{not_yaml}", *CONNECTION],
     "submit: malformed data file": ["submit", "--data", "{broken}", *CONNECTION],
@@ -49,6 +50,9 @@ CASES = {
     "review: unknown job id": ["review", "no-such-job", "--accept", "t1", *CONNECTION],
     "export: unknown job id": ["export", "no-such-job", "--out", "{tmp}/export", *CONNECTION],
     "export: no --out": ["export", "no-such-job", *CONNECTION],
+    "data: no action": ["data"],
+    "data: unknown set to fetch": ["data", "fetch", "imagenet", "--dir", "{tmp}/fetched"],
+    "data: mirror unreachable": ["data", "fetch", "sst2", "--dir", "{tmp}/fetched", "--mirror", "http://127.0.0.1:{closed_port}"],
 }
 
 
@@ -74,8 +78,10 @@ def places(tmp_path_factory, live_coordinator) -> dict[str, str]:
 @pytest.mark.parametrize("arguments", CASES.values(), ids=CASES.keys())
 def test_a_user_error_is_one_line_on_stderr_with_exit_code_2(arguments, places):
     command = [sys.executable, "-m", "gbair.cli", *(a.format(**places) for a in arguments)]
-    # The user's own GBAIR_* settings (a token, a data folder) must not change the cases.
+    # The user's own GBAIR_* settings (a token, a data folder) and data sets fetched into their per-user
+    # folder must not change the cases.
     environment = {k: v for k, v in os.environ.items() if not k.startswith("GBAIR_")}
+    environment["XDG_DATA_HOME"] = f"{places['tmp']}/user-data"
     result = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300)
     assert "Traceback" not in result.stdout + result.stderr, result.stderr
     assert result.returncode == 2, result.stdout + result.stderr
