@@ -47,7 +47,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--val-size", type=int, default=300)
     parser.add_argument("--corrupt", type=float, default=0.3)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--lr", type=float, default=0.03)
     parser.add_argument("--max-length", type=int, default=32, help="tokens per example, prompt excluded")
     parser.add_argument("--model", default=DEFAULT_MODEL)
