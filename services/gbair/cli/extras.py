@@ -9,7 +9,7 @@ from gbair.cli.errors import CommandError
 
 # Each extra's own top-level modules. The extras nest: service has engine's too, ray has service's.
 EXTRA_MODULES = {
-    "engine": ("torch", "transformers", "peft", "numpy", "cleanlab", "gguf", "safetensors", "matplotlib"),
+    "engine": ("torch", "transformers", "peft", "numpy", "cleanlab", "sklearn", "gguf", "safetensors", "matplotlib"),
     "service": ("redis", "grpc_health", "grpc_reflection"),
     "ray": ("ray",),
 }
