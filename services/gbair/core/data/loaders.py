@@ -194,11 +194,15 @@ def _read_jsonl(path: Path) -> list[_Row]:
     return rows
 
 
-def _read_json_list(path: Path) -> list[_Row]:
+def _read_json(path: Path) -> Any:
     try:
-        data = json.loads(_read_text(path))
+        return json.loads(_read_text(path))
     except json.JSONDecodeError as error:
         raise DataError(path, error.lineno, f"malformed JSON: {error.msg}") from None
+
+
+def _read_json_list(path: Path) -> list[_Row]:
+    data = _read_json(path)
     if not isinstance(data, list):
         raise DataError(path, None, f"expected a JSON list of objects, found {type(data).__name__}")
     for number, record in enumerate(data, start=1):
@@ -379,10 +383,7 @@ def _convabuse(files: dict[str, Path]) -> _Source:
 
 def _banking77_classes(path: Path) -> dict[str, str]:
     """The 77 intents in the order of `categories.json`, the set's own class order."""
-    try:
-        categories = json.loads(_read_text(path))
-    except json.JSONDecodeError as error:
-        raise DataError(path, error.lineno, f"malformed JSON: {error.msg}") from None
+    categories = _read_json(path)
     if not isinstance(categories, list) or not all(isinstance(name, str) for name in categories):
         raise DataError(path, None, "expected a JSON list of category names")
     return {name: name for name in categories}
