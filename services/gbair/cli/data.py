@@ -5,7 +5,6 @@ in a client install without torch."""
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -13,12 +12,10 @@ from rich.filesize import decimal
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
+from gbair.cli.errors import CommandError
 from gbair.named_sets.catalog import CATALOG
 from gbair.named_sets.fetch import MIRROR_ENV, FetchError, fetch, mirror
 from gbair.named_sets.locations import locate, stored_file, user_data_dir
-
-USER_ERROR_EXIT = 2
-
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
     parser = subcommands.add_parser(
@@ -56,7 +53,7 @@ def run_list(args: argparse.Namespace, console: Console) -> int:
 def run_fetch(args: argparse.Namespace, console: Console) -> int:
     unknown = [name for name in args.names if name not in CATALOG]
     if unknown:
-        return _fail(f"unknown data set {', '.join(unknown)}; expected one of {', '.join(CATALOG)}")
+        raise CommandError(f"unknown data set {', '.join(unknown)}; expected one of {', '.join(CATALOG)}")
     root = args.dir or user_data_dir()
     base_url = mirror(args.mirror)
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
@@ -64,15 +61,10 @@ def run_fetch(args: argparse.Namespace, console: Console) -> int:
         with Progress(*columns, console=console, transient=True) as progress:
             folders = [fetch(CATALOG[name], root, base_url, progress) for name in args.names]
     except FetchError as error:
-        return _fail(str(error))
+        raise CommandError(str(error)) from error
     except OSError as error:
-        return _fail(f"cannot write to {root}: {error.strerror or error}")
+        raise CommandError(f"cannot write to {root}: {error.strerror or error}") from error
     for name, folder in zip(args.names, folders):
         console.print(f"{name}: {folder} (sha256 checked)")
     return 0
 
-
-def _fail(message: str) -> int:
-    # Plain stderr, not rich: a console would wrap a long message over several lines.
-    print(f"gbair: error: {message}", file=sys.stderr)
-    return USER_ERROR_EXIT
