@@ -17,7 +17,8 @@ from gbair.coordinator import messages, results
 from gbair.coordinator.auth import Caller, Tokens
 from gbair.coordinator.datasets import DatasetUpload, load_dataset
 from gbair.coordinator.jobs import job_data
-from gbair.coordinator.errors import InvalidArgument, ServiceError
+from gbair.coordinator.errors import InvalidArgument, ResourceExhausted, ServiceError
+from gbair.coordinator.retention import remove_job_folder
 from gbair.coordinator.review import check_decisions, suspects
 from gbair.coordinator.settings import CoordinatorSettings
 from gbair.coordinator.store import Store
@@ -95,6 +96,7 @@ class GbairServicer(gbair_pb2_grpc.GbairServicer):
                     if upload is not None:
                         raise InvalidArgument("info", "sent twice; send it once, first")
                     info = request.info
+                    await self._call(self._check_room_for_a_dataset, caller.tenant)
                     upload = DatasetUpload(
                         self.settings.datasets_dir, caller.tenant, info.name, messages.FORMATS.get(info.format, ""),
                         messages.columns(info.columns), self.settings.max_upload_bytes,
@@ -108,12 +110,26 @@ class GbairServicer(gbair_pb2_grpc.GbairServicer):
             if upload is None:
                 raise InvalidArgument("info", "the upload was empty")
             record = await self._call(upload.finish)
-            await self._call(self.store.add_dataset, record)
+            await self._call(
+                self.store.add_dataset_within_limits, record,
+                self.settings.max_datasets_per_tenant, self.settings.max_dataset_bytes_per_tenant,
+            )
         except BaseException:
             if upload is not None:
                 upload.discard()
             raise
         return messages.dataset(record)
+
+    def _check_room_for_a_dataset(self, tenant: str) -> None:
+        """Refuse before any byte is written where the tenant is at a limit already; the limits are checked
+        again, atomically, when the data set is recorded."""
+        count, used = self.store.dataset_usage(tenant)
+        if count >= self.settings.max_datasets_per_tenant:
+            raise ResourceExhausted(f"tenant '{tenant}' already has {count} data sets, this server's limit; delete one first")
+        if used >= self.settings.max_dataset_bytes_per_tenant:
+            raise ResourceExhausted(
+                f"tenant '{tenant}' holds {used} bytes of data sets, this server's limit; delete a data set first"
+            )
 
     @_status_errors
     async def ListDatasets(self, request, context):
@@ -146,7 +162,16 @@ class GbairServicer(gbair_pb2_grpc.GbairServicer):
     @_status_errors
     async def ListJobs(self, request, context):
         caller = self._caller(context)
-        return pb.ListJobsResponse(jobs=[messages.job(j) for j in await self._call(self.store.jobs, caller.tenant)])
+        page_size = _page_size(request.page_size)
+        start = _page_offset(request.page_token)
+        jobs, total = await self._call(self.store.jobs_page, caller.tenant, start, page_size)
+        following = start + page_size
+        return pb.ListJobsResponse(
+            # Reports stay out of the list (GetJob has them): many would not fit in one message.
+            jobs=[messages.job(j, with_report=False) for j in jobs],
+            next_page_token=str(following) if following < total else "",
+            total=total,
+        )
 
     @_status_errors
     async def CancelJob(self, request, context):
@@ -175,9 +200,7 @@ class GbairServicer(gbair_pb2_grpc.GbairServicer):
     async def ListSuspects(self, request, context):
         caller = self._caller(context)
         job = await self._call(self.store.job, caller.tenant, _id("job_id", request.job_id))
-        page_size = request.page_size or 100
-        if not 1 <= page_size <= MAX_PAGE_SIZE:
-            raise InvalidArgument("page_size", f"must be between 1 and {MAX_PAGE_SIZE}")
+        page_size = _page_size(request.page_size)
         start = _page_offset(request.page_token)
         rows = await self._call(self._suspects, job) if job.state else []
         page = rows[start : start + page_size]
@@ -248,6 +271,36 @@ class GbairServicer(gbair_pb2_grpc.GbairServicer):
         for path in files:
             async for chunk in _file_chunks(path, path.relative_to(folder).as_posix()):
                 yield chunk
+
+    # --- deleting ----------------------------------------------------------------------------------
+
+    @_status_errors
+    async def DeleteJob(self, request, context):
+        caller = self._caller(context)
+        caller.require_write("delete jobs")
+        job_id = _id("job_id", request.job_id)
+        await self._call(self.store.ended_job, caller.tenant, job_id)
+        # The folder goes first: were the record gone first, a failed removal would leave files nothing names.
+        await self._call(remove_job_folder, self.settings, job_id)
+        await self._call(self.store.delete_job, caller.tenant, job_id)
+        log.info("tenant %s deleted job %s", caller.tenant, job_id)
+        return pb.DeleteJobResponse()
+
+    @_status_errors
+    async def DeleteDataset(self, request, context):
+        caller = self._caller(context)
+        caller.require_write("delete data sets")
+        record = await self._call(self.store.delete_dataset, caller.tenant, _id("dataset_id", request.dataset_id))
+        await self._call(shutil.rmtree, record.folder, True)
+        log.info("tenant %s deleted data set %s", caller.tenant, record.dataset_id)
+        return pb.DeleteDatasetResponse()
+
+
+def _page_size(requested: int) -> int:
+    page_size = requested or 100
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise InvalidArgument("page_size", f"must be between 1 and {MAX_PAGE_SIZE}")
+    return page_size
 
 
 def _page_offset(token: str) -> int:
