@@ -17,7 +17,7 @@ from gbair.coordinator import messages, results
 from gbair.coordinator.auth import Caller, Tokens
 from gbair.coordinator.datasets import DatasetUpload, load_dataset
 from gbair.coordinator.jobs import job_data
-from gbair.coordinator.errors import InvalidArgument, ResourceExhausted, ServiceError
+from gbair.coordinator.errors import InvalidArgument, ServiceError
 from gbair.coordinator.retention import remove_job_folder
 from gbair.coordinator.review import check_decisions, suspects
 from gbair.coordinator.settings import CoordinatorSettings
@@ -96,7 +96,11 @@ class GbairServicer(gbair_pb2_grpc.GbairServicer):
                     if upload is not None:
                         raise InvalidArgument("info", "sent twice; send it once, first")
                     info = request.info
-                    await self._call(self._check_room_for_a_dataset, caller.tenant)
+                    # An upload adds at least a byte: a tenant at a limit is refused before it sends the rest.
+                    await self._call(
+                        self.store.check_dataset_limits, caller.tenant, 1,
+                        self.settings.max_datasets_per_tenant, self.settings.max_dataset_bytes_per_tenant,
+                    )
                     upload = DatasetUpload(
                         self.settings.datasets_dir, caller.tenant, info.name, messages.FORMATS.get(info.format, ""),
                         messages.columns(info.columns), self.settings.max_upload_bytes,
@@ -119,17 +123,6 @@ class GbairServicer(gbair_pb2_grpc.GbairServicer):
                 upload.discard()
             raise
         return messages.dataset(record)
-
-    def _check_room_for_a_dataset(self, tenant: str) -> None:
-        """Refuse before any byte is written where the tenant is at a limit already; the limits are checked
-        again, atomically, when the data set is recorded."""
-        count, used = self.store.dataset_usage(tenant)
-        if count >= self.settings.max_datasets_per_tenant:
-            raise ResourceExhausted(f"tenant '{tenant}' already has {count} data sets, this server's limit; delete one first")
-        if used >= self.settings.max_dataset_bytes_per_tenant:
-            raise ResourceExhausted(
-                f"tenant '{tenant}' holds {used} bytes of data sets, this server's limit; delete a data set first"
-            )
 
     @_status_errors
     async def ListDatasets(self, request, context):

@@ -214,29 +214,27 @@ class Store:
         ids = self.redis.zrange(jobs_key, start, start + count - 1)
         return [self.job(tenant, i) for i in ids], self.redis.zcard(jobs_key)
 
-    def dataset_usage(self, tenant: str) -> tuple[int, int]:
-        """How many data sets the tenant has, and their bytes together."""
-        records = self.datasets(tenant)
-        return len(records), sum(r.bytes for r in records)
+    def check_dataset_limits(self, tenant: str, new_bytes: int, max_count: int, max_bytes: int, client=None) -> None:
+        """ResourceExhausted where one more data set of `new_bytes` would pass the tenant's limits."""
+        client = client or self.redis
+        ids = client.zrange(self._key("tenant", tenant, "datasets"), 0, -1)
+        raw = [client.hget(self._key("dataset", i), "record") for i in ids]
+        used = sum(DatasetRecord.model_validate_json(r).bytes for r in raw if r)
+        if len(ids) >= max_count:
+            raise ResourceExhausted(f"tenant '{tenant}' already has {len(ids)} data sets, this server's limit; delete one first")
+        if used + new_bytes > max_bytes:
+            raise ResourceExhausted(
+                f"tenant '{tenant}' would hold {used + new_bytes} bytes of data sets, over this server's limit of "
+                f"{max_bytes}; delete a data set first"
+            )
 
     def add_dataset_within_limits(self, record: DatasetRecord, max_count: int, max_bytes: int) -> None:
-        """`add_dataset`, refused with ResourceExhausted where the tenant would pass either limit; checked
-        and written in one transaction, so that concurrent uploads cannot pass a limit together."""
+        """`add_dataset` where `check_dataset_limits` passes, checked and written in one transaction, so
+        that concurrent uploads cannot pass a limit together."""
         datasets_key = self._key("tenant", record.tenant, "datasets")
 
         def add(pipe) -> None:
-            ids = pipe.zrange(datasets_key, 0, -1)
-            raw = [pipe.hget(self._key("dataset", i), "record") for i in ids]
-            used = sum(DatasetRecord.model_validate_json(r).bytes for r in raw if r)
-            if len(ids) + 1 > max_count:
-                raise ResourceExhausted(
-                    f"tenant '{record.tenant}' already has {len(ids)} data sets, this server's limit; delete one first"
-                )
-            if used + record.bytes > max_bytes:
-                raise ResourceExhausted(
-                    f"tenant '{record.tenant}' would hold {used + record.bytes} bytes of data sets, over this server's "
-                    f"limit of {max_bytes}; delete a data set first"
-                )
+            self.check_dataset_limits(record.tenant, record.bytes, max_count, max_bytes, client=pipe)
             pipe.multi()
             pipe.hset(self._key("dataset", record.dataset_id), "record", record.model_dump_json())
             pipe.zadd(datasets_key, {record.dataset_id: time.time()})
