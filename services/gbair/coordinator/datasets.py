@@ -105,7 +105,7 @@ def remove_stale_partial_uploads(root: Path, older_than_s: float) -> list[Path]:
 
 
 def _last_write(folder: Path) -> float:
-    return max((p.stat().st_mtime for p in (folder, *folder.iterdir())), default=0.0)
+    return max(p.stat().st_mtime for p in (folder, *folder.iterdir()))
 
 
 def load_dataset(

@@ -58,7 +58,7 @@ class CoordinatorSettings(BaseModel):
         600.0, gt=0, description="How often expired job folders and stale partial uploads are swept, after the sweep at start-up."
     )
     partial_upload_max_age_s: float = Field(
-        600.0, ge=0, description="A partial upload untouched this long was left by a killed coordinator and is removed."
+        600.0, gt=0, description="A partial upload untouched this long was left by a killed coordinator and is removed."
     )
 
     @model_validator(mode="after")
