@@ -119,7 +119,8 @@ def test_a_job_and_its_data_set_are_deleted_only_once_no_job_runs_on_them(coordi
     with GbairClient(coordinator.target, TOKEN_B) as other:
         assert _status_of(lambda: other.delete_dataset(dataset.dataset_id)).code() == grpc.StatusCode.NOT_FOUND
 
-    client.cancel(running.job_id)
+    cancelled = _cli(coordinator, "cancel", running.job_id)
+    assert cancelled.returncode == 0, cancelled.stderr
     assert list(client.watch(running.job_id))[-1].phase == "cancelled"
     job_folder = coordinator.state_dir / "jobs" / running.job_id
     assert job_folder.is_dir()
