@@ -80,8 +80,15 @@ class GbairClient:
     def get_job(self, job_id: str) -> pb.Job:
         return self._call(self.stub.GetJob, pb.GetJobRequest(job_id=job_id))
 
-    def list_jobs(self) -> list[pb.Job]:
-        return list(self._call(self.stub.ListJobs, pb.ListJobsRequest()).jobs)
+    def list_jobs(self, page_size: int = 100) -> list[pb.Job]:
+        """Every job of the tenant, oldest first, without reports (get_job has them)."""
+        jobs, token = [], ""
+        while True:
+            page = self._call(self.stub.ListJobs, pb.ListJobsRequest(page_size=page_size, page_token=token))
+            jobs.extend(page.jobs)
+            token = page.next_page_token
+            if not token:
+                return jobs
 
     def watch(self, job_id: str) -> Iterator[pb.JobEvent]:
         """Every event of the job so far, then new ones until it ends."""
@@ -89,6 +96,14 @@ class GbairClient:
 
     def cancel(self, job_id: str) -> pb.Job:
         return self._call(self.stub.CancelJob, pb.CancelJobRequest(job_id=job_id))
+
+    def delete_job(self, job_id: str) -> None:
+        """Remove a job that has ended, with its folder on the server; cancel a running one first."""
+        self._call(self.stub.DeleteJob, pb.DeleteJobRequest(job_id=job_id))
+
+    def delete_dataset(self, dataset_id: str) -> None:
+        """Remove a data set that no queued or running job uses."""
+        self._call(self.stub.DeleteDataset, pb.DeleteDatasetRequest(dataset_id=dataset_id))
 
     def suspects(self, job_id: str, page_size: int = 100) -> Iterator[pb.Suspect]:
         token = ""

@@ -42,5 +42,8 @@ def test_a_job_on_ray_flags_what_the_in_process_backend_flags(
     assert ray_report["rounds"][0]["flagged_ids"] == local_report["rounds"][0]["flagged_ids"]
     assert len(ray_report["rounds"][0]["flagged_ids"]) == 4
     assert ray_report["rounds"][0]["val_accuracy"] == local_report["rounds"][0]["val_accuracy"]
-    # The checkpoints went through the cluster's storage, where the Serve replicas read them.
-    assert any(p.is_file() for p in (tmp_path / "storage").rglob("*"))
+    # The checkpoints went through the cluster's storage, where the Serve replicas read them, and were
+    # removed from it once each round was recorded: the job folder keeps them.
+    assert (tmp_path / "storage").is_dir()
+    assert not list((tmp_path / "storage").rglob("pet_state.safetensors"))
+    assert list((tmp_path / "ray").rglob("round-1.pt"))

@@ -17,6 +17,7 @@ from gbair.core.data import DataSplits, corrupt_labels, true_label_names
 from gbair.core.recovery import Recovery
 from gbair.core.recovery_state import TrainedRound
 from gbair.coordinator.backends import Backends
+from gbair.coordinator.checkpoint_cleanup import remove_copies_in_storage
 from gbair.coordinator.datasets import load_dataset
 from gbair.coordinator.errors import ServiceError
 from gbair.coordinator.records import JobEvent, JobRecord, JobStatus
@@ -116,6 +117,7 @@ class JobRunner:
             self._check(job_id)
             state = recovery.finish_round(state, trained, progress)
             self.store.record_round(job_id, state)
+            remove_copies_in_storage(trained)
             pending = None
         best = TrainedRound.load(trained_round_path(self.settings, job_id, state.best_round))
         outcome = recovery.outcome(state, best.training.final_state)

@@ -55,13 +55,13 @@ def round_metrics(report: RoundReport | dict) -> pb.RoundMetrics:
     )
 
 
-def job(record: JobRecord) -> pb.Job:
+def job(record: JobRecord, with_report: bool = True) -> pb.Job:
     rounds = record.state.rounds if record.state else []
     return pb.Job(
         job_id=record.job_id, request_id=record.request_id, spec=spec_message(record.spec),
         status=STATUSES[record.status], error=record.error, rounds=[round_metrics(r) for r in rounds],
         best_round=record.state.best_round if rounds else None, created_at=record.created_at,
-        updated_at=record.updated_at, report_json=record.report_json,
+        updated_at=record.updated_at, report_json=record.report_json if with_report else "",
     )
 
 

@@ -15,6 +15,7 @@ from gbair.core.recovery_state import RecoveryState, TrainedRound
 from gbair.coordinator.errors import FailedPrecondition, InvalidArgument, NotFound
 from gbair.coordinator.jobs import adapter_folder, job_data, trained_round_path
 from gbair.coordinator.records import JobRecord, JobStatus
+from gbair.coordinator.retention import require_job_folder
 from gbair.coordinator.review import reviewed_train_set
 from gbair.coordinator.settings import CoordinatorSettings
 from gbair.coordinator.store import Store
@@ -36,6 +37,7 @@ def finished_rounds(job: JobRecord) -> RecoveryState:
 
 def explain(store: Store, settings: CoordinatorSettings, job: JobRecord, example_id: str, round_index: int | None, top: int) -> ExplainedExample:
     state = finished_rounds(job)
+    require_job_folder(settings, job)
     round_index = state.best_round if round_index is None else round_index
     if not 0 <= round_index < len(state.rounds):
         raise InvalidArgument("round", f"job '{job.job_id}' has rounds 0 to {len(state.rounds) - 1}")
@@ -70,6 +72,7 @@ def export_cleaned(store: Store, settings: CoordinatorSettings, job: JobRecord) 
 
 def adapter_files(settings: CoordinatorSettings, job: JobRecord) -> tuple[Path, list[Path]]:
     succeeded(job)
+    require_job_folder(settings, job)
     folder = adapter_folder(settings, job.job_id)
     return folder, sorted(p for p in folder.rglob("*") if p.is_file())
 

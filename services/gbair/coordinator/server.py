@@ -17,6 +17,7 @@ from gbair.coordinator.auth import BearerTokenInterceptor, Tokens
 from gbair.coordinator.backends import Backends
 from gbair.coordinator.embedded_redis import EmbeddedRedis
 from gbair.coordinator.jobs import JobRunner
+from gbair.coordinator.retention import start_cleaning
 from gbair.coordinator.scheduler import Scheduler
 from gbair.coordinator.servicer import GbairServicer
 from gbair.coordinator.settings import CoordinatorSettings
@@ -61,6 +62,7 @@ async def serve(settings: CoordinatorSettings) -> None:
         raise RuntimeError(f"could not listen on {settings.listen}")
     backends = Backends(settings)
     scheduler = Scheduler(JobRunner(store, settings, threading.Event(), backends), settings.max_concurrent_jobs)
+    cleaning = await start_cleaning(store, settings)
     await server.start()
     await scheduler.start()
     for name in ("", SERVICE_NAME):
@@ -73,6 +75,7 @@ async def serve(settings: CoordinatorSettings) -> None:
     try:
         await stop.wait()
     finally:
+        cleaning.cancel()
         await health_servicer.enter_graceful_shutdown()
         await server.stop(GRACE_S)
         await scheduler.stop()

@@ -18,6 +18,7 @@ from gbair.coordinator.auth import Caller, Tokens
 from gbair.coordinator.datasets import DatasetUpload, load_dataset
 from gbair.coordinator.jobs import job_data
 from gbair.coordinator.errors import InvalidArgument, ServiceError
+from gbair.coordinator.retention import remove_job_folder
 from gbair.coordinator.review import check_decisions, suspects
 from gbair.coordinator.settings import CoordinatorSettings
 from gbair.coordinator.store import Store
@@ -95,6 +96,11 @@ class GbairServicer(gbair_pb2_grpc.GbairServicer):
                     if upload is not None:
                         raise InvalidArgument("info", "sent twice; send it once, first")
                     info = request.info
+                    # An upload adds at least a byte: a tenant at a limit is refused before it sends the rest.
+                    await self._call(
+                        self.store.check_dataset_limits, caller.tenant, 1,
+                        self.settings.max_datasets_per_tenant, self.settings.max_dataset_bytes_per_tenant,
+                    )
                     upload = DatasetUpload(
                         self.settings.datasets_dir, caller.tenant, info.name, messages.FORMATS.get(info.format, ""),
                         messages.columns(info.columns), self.settings.max_upload_bytes,
@@ -108,7 +114,10 @@ class GbairServicer(gbair_pb2_grpc.GbairServicer):
             if upload is None:
                 raise InvalidArgument("info", "the upload was empty")
             record = await self._call(upload.finish)
-            await self._call(self.store.add_dataset, record)
+            await self._call(
+                self.store.add_dataset_within_limits, record,
+                self.settings.max_datasets_per_tenant, self.settings.max_dataset_bytes_per_tenant,
+            )
         except BaseException:
             if upload is not None:
                 upload.discard()
@@ -146,7 +155,16 @@ class GbairServicer(gbair_pb2_grpc.GbairServicer):
     @_status_errors
     async def ListJobs(self, request, context):
         caller = self._caller(context)
-        return pb.ListJobsResponse(jobs=[messages.job(j) for j in await self._call(self.store.jobs, caller.tenant)])
+        page_size = _page_size(request.page_size)
+        start = _page_offset(request.page_token)
+        jobs, total = await self._call(self.store.jobs_page, caller.tenant, start, page_size)
+        following = start + page_size
+        return pb.ListJobsResponse(
+            # Reports stay out of the list (GetJob has them): many would not fit in one message.
+            jobs=[messages.job(j, with_report=False) for j in jobs],
+            next_page_token=str(following) if following < total else "",
+            total=total,
+        )
 
     @_status_errors
     async def CancelJob(self, request, context):
@@ -175,9 +193,7 @@ class GbairServicer(gbair_pb2_grpc.GbairServicer):
     async def ListSuspects(self, request, context):
         caller = self._caller(context)
         job = await self._call(self.store.job, caller.tenant, _id("job_id", request.job_id))
-        page_size = request.page_size or 100
-        if not 1 <= page_size <= MAX_PAGE_SIZE:
-            raise InvalidArgument("page_size", f"must be between 1 and {MAX_PAGE_SIZE}")
+        page_size = _page_size(request.page_size)
         start = _page_offset(request.page_token)
         rows = await self._call(self._suspects, job) if job.state else []
         page = rows[start : start + page_size]
@@ -248,6 +264,36 @@ class GbairServicer(gbair_pb2_grpc.GbairServicer):
         for path in files:
             async for chunk in _file_chunks(path, path.relative_to(folder).as_posix()):
                 yield chunk
+
+    # --- deleting ----------------------------------------------------------------------------------
+
+    @_status_errors
+    async def DeleteJob(self, request, context):
+        caller = self._caller(context)
+        caller.require_write("delete jobs")
+        job_id = _id("job_id", request.job_id)
+        await self._call(self.store.ended_job, caller.tenant, job_id)
+        # The folder goes first: were the record gone first, a failed removal would leave files nothing names.
+        await self._call(remove_job_folder, self.settings, job_id)
+        await self._call(self.store.delete_job, caller.tenant, job_id)
+        log.info("tenant %s deleted job %s", caller.tenant, job_id)
+        return pb.DeleteJobResponse()
+
+    @_status_errors
+    async def DeleteDataset(self, request, context):
+        caller = self._caller(context)
+        caller.require_write("delete data sets")
+        record = await self._call(self.store.delete_dataset, caller.tenant, _id("dataset_id", request.dataset_id))
+        await self._call(shutil.rmtree, record.folder, True)
+        log.info("tenant %s deleted data set %s", caller.tenant, record.dataset_id)
+        return pb.DeleteDatasetResponse()
+
+
+def _page_size(requested: int) -> int:
+    page_size = requested or 100
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise InvalidArgument("page_size", f"must be between 1 and {MAX_PAGE_SIZE}")
+    return page_size
 
 
 def _page_offset(token: str) -> int:

@@ -44,6 +44,22 @@ class CoordinatorSettings(BaseModel):
     torch_threads: int | None = Field(None, ge=1, description="torch intra-op threads; None keeps torch's default.")
     models: list[str] = Field([DEFAULT_MODEL], min_length=1, description="Models a job may name; the first is the default.")
     job_defaults: GbairConfig = Field(GbairConfig(), description="Settings a job spec does not override.")
+    max_datasets_per_tenant: int = Field(100, ge=1, description="Data sets one tenant may keep.")
+    max_dataset_bytes_per_tenant: int = Field(
+        10 * 1024 * MiB, ge=1024, description="Bytes of uploaded files one tenant may keep, all data sets together."
+    )
+    job_retention_s: float | None = Field(
+        None, gt=0, description="Seconds after a job ends that its folder (trained rounds, adapter) is removed; None: kept."
+    )
+    retention_deletes_records: bool = Field(
+        False, description="Past job_retention_s, also delete the job's record (as DeleteJob does), not only its folder."
+    )
+    cleanup_interval_s: float = Field(
+        600.0, gt=0, description="How often expired job folders and stale partial uploads are swept, after the sweep at start-up."
+    )
+    partial_upload_max_age_s: float = Field(
+        600.0, gt=0, description="A partial upload untouched this long was left by a killed coordinator and is removed."
+    )
 
     @model_validator(mode="after")
     def _tls_needs_both_files(self) -> CoordinatorSettings:

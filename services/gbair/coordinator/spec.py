@@ -27,7 +27,8 @@ CONFIG_FIELDS: dict[str, tuple[str, str]] = {
 class JobSpec(BaseModel):
     """Unset (None) settings take the server's `job_defaults`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN passes no bound, so without this a NaN would be reported against whichever bound is checked first.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     dataset_id: str = Field(min_length=1, max_length=64)
     model: str | None = None

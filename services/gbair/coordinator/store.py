@@ -205,3 +205,96 @@ class Store:
     def reviews(self, job_id: str) -> dict[str, ReviewDecision]:
         raw = self.redis.hgetall(self._key("job", job_id, "reviews"))
         return {i: ReviewDecision.model_validate_json(value) for i, value in raw.items()}
+
+    # --- paging, limits, deleting ------------------------------------------------------------------
+
+    def jobs_page(self, tenant: str, start: int, count: int) -> tuple[list[JobRecord], int]:
+        """`count` of the tenant's jobs from position `start`, oldest first, and how many there are."""
+        jobs_key = self._key("tenant", tenant, "jobs")
+        ids = self.redis.zrange(jobs_key, start, start + count - 1)
+        return [self.job(tenant, i) for i in ids], self.redis.zcard(jobs_key)
+
+    def check_dataset_limits(self, tenant: str, new_bytes: int, max_count: int, max_bytes: int, client=None) -> None:
+        """ResourceExhausted where one more data set of `new_bytes` would pass the tenant's limits."""
+        client = client or self.redis
+        ids = client.zrange(self._key("tenant", tenant, "datasets"), 0, -1)
+        raw = [client.hget(self._key("dataset", i), "record") for i in ids]
+        used = sum(DatasetRecord.model_validate_json(r).bytes for r in raw if r)
+        if len(ids) >= max_count:
+            raise ResourceExhausted(f"tenant '{tenant}' already has {len(ids)} data sets, this server's limit; delete one first")
+        if used + new_bytes > max_bytes:
+            raise ResourceExhausted(
+                f"tenant '{tenant}' would hold {used + new_bytes} bytes of data sets, over this server's limit of "
+                f"{max_bytes}; delete a data set first"
+            )
+
+    def add_dataset_within_limits(self, record: DatasetRecord, max_count: int, max_bytes: int) -> None:
+        """`add_dataset` where `check_dataset_limits` passes, checked and written in one transaction, so
+        that concurrent uploads cannot pass a limit together."""
+        datasets_key = self._key("tenant", record.tenant, "datasets")
+
+        def add(pipe) -> None:
+            self.check_dataset_limits(record.tenant, record.bytes, max_count, max_bytes, client=pipe)
+            pipe.multi()
+            pipe.hset(self._key("dataset", record.dataset_id), "record", record.model_dump_json())
+            pipe.zadd(datasets_key, {record.dataset_id: time.time()})
+
+        self.redis.transaction(add, datasets_key)
+
+    def delete_dataset(self, tenant: str, dataset_id: str) -> DatasetRecord:
+        """Forget a data set no queued or running job uses (FailedPrecondition naming one that does)."""
+        record = self.dataset(tenant, dataset_id)
+        active_key = self._key("tenant", tenant, "active")
+
+        def remove(pipe) -> None:
+            for job_id in sorted(pipe.smembers(active_key)):
+                meta = pipe.hget(self._key("job", job_id), "meta")
+                if meta and json.loads(meta)["spec"]["dataset_id"] == dataset_id:
+                    raise FailedPrecondition(
+                        f"data set '{dataset_id}' is used by job '{job_id}', which has not ended; cancel it or wait"
+                    )
+            pipe.multi()
+            pipe.delete(self._key("dataset", dataset_id))
+            pipe.zrem(self._key("tenant", tenant, "datasets"), dataset_id)
+
+        # A job queued meanwhile changes the active set and makes the check run again.
+        self.redis.transaction(remove, active_key, self._key("dataset", dataset_id))
+        return record
+
+    def ended_job(self, tenant: str | None, job_id: str) -> JobRecord:
+        """The job if it has ended; a queued or running one is FailedPrecondition, as it must be cancelled
+        before it is deleted."""
+        job = self.job(tenant, job_id)
+        if not job.status.terminal:
+            raise FailedPrecondition(f"job '{job_id}' is {job.status.value}; cancel it first (CancelJob), then delete it")
+        return job
+
+    def delete_job(self, tenant: str | None, job_id: str) -> JobRecord:
+        """Forget a job that has ended: its record, events, reviews and request id (which may then be used
+        again)."""
+        job = self.ended_job(tenant, job_id)
+        request_key = self._key("tenant", job.tenant, "request", job.request_id)
+
+        def remove(pipe) -> None:
+            names_this_job = pipe.get(request_key) == job_id
+            pipe.multi()
+            pipe.delete(self._key("job", job_id), self._key("job", job_id, "events"), self._key("job", job_id, "reviews"))
+            pipe.zrem(self._key("tenant", job.tenant, "jobs"), job_id)
+            if names_this_job:
+                pipe.delete(request_key)
+
+        self.redis.transaction(remove, request_key)
+        return job
+
+    def ended_jobs_updated_before(self, cutoff: str) -> list[JobRecord]:
+        """Every tenant's jobs that ended before `cutoff` (an ISO 8601 UTC time, as `now()` writes)."""
+        ended = []
+        for jobs_key in self.redis.scan_iter(match=self._key("tenant", "*", "jobs"), _type="zset"):
+            for job_id in self.redis.zrange(jobs_key, 0, -1):
+                try:
+                    job = self.job(None, job_id)
+                except NotFound:  # deleted meanwhile
+                    continue
+                if job.status.terminal and job.updated_at < cutoff:
+                    ended.append(job)
+        return ended

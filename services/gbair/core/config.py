@@ -16,7 +16,8 @@ CleaningAction = Literal["remove", "relabel"]
 
 
 class _Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # A NaN or infinite number is refused as such, not against whichever bound is checked first.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ModelConfig(_Settings):

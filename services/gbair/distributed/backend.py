@@ -19,7 +19,7 @@ from gbair.core.model.pet import PetClassifier
 from gbair.core.progress import Progress
 from gbair.core.training import Checkpoint, TrainingResult
 from gbair.core.training_dynamics import NEEDS_TRAINING_LOGITS
-from gbair.distributed.checkpoints import store_checkpoints
+from gbair.distributed.checkpoints import StoredCheckpoint, remove_runs, store_checkpoints
 from gbair.distributed.cluster import connect
 from gbair.distributed.config import RayConfig
 from gbair.distributed.trainer import train_on_ray
@@ -56,15 +56,19 @@ class RayBackend:
         progress: Progress,
     ) -> InfluenceStatistics:
         references = store_checkpoints(checkpoints, self.ray_config.storage_path)
-        return self.scoring.statistics(
-            self.config.model,
-            classifier.label_names,
-            references,
-            train,
-            queries,
-            self.config.influence.batch_size,
-            progress,
-        )
+        try:
+            return self.scoring.statistics(
+                self.config.model,
+                classifier.label_names,
+                references,
+                train,
+                queries,
+                self.config.influence.batch_size,
+                progress,
+            )
+        finally:
+            # Copies written only for this scoring (of a round loaded from its file after a resume).
+            remove_runs([r for r, c in zip(references, checkpoints) if not isinstance(c, StoredCheckpoint)])
 
 
 @contextmanager

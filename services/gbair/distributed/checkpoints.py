@@ -22,6 +22,10 @@ from gbair.core.training import Checkpoint
 
 STATE_FILE = "pet_state.safetensors"
 META_FILE = "checkpoint.json"
+# The folders gbair makes in storage, one per training (Ray Train's run) or per scoring of checkpoints
+# that were not there yet.
+TRAINING_RUN_PREFIX = "gbair-train-"
+SCORING_RUN_PREFIX = "scoring-"
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,7 @@ def read_checkpoint(reference: str) -> StoredCheckpoint:
 def store_checkpoints(checkpoints: Sequence[Checkpoint], storage_path: str) -> list[str]:
     """References for `checkpoints`, writing to storage the ones that are not there yet."""
     references = []
-    run = f"{storage_path.rstrip('/')}/scoring-{uuid.uuid4().hex[:12]}"
+    run = f"{storage_path.rstrip('/')}/{SCORING_RUN_PREFIX}{uuid.uuid4().hex[:12]}"
     for index, checkpoint in enumerate(checkpoints):
         if isinstance(checkpoint, StoredCheckpoint):
             references.append(checkpoint.reference)
@@ -67,6 +71,25 @@ def store_checkpoints(checkpoints: Sequence[Checkpoint], storage_path: str) -> l
             pyarrow.fs.copy_files(local, path, destination_filesystem=filesystem)
         references.append(reference)
     return references
+
+
+def remove_runs(references: Sequence[str]) -> None:
+    """Delete the run folders holding these checkpoints, each the nearest folder above a reference that
+    gbair named; a reference in no such folder is left alone."""
+    for run in {_run_of(reference) for reference in references} - {None}:
+        filesystem, path = _filesystem(run)
+        try:
+            filesystem.delete_dir(path)
+        except FileNotFoundError:  # removed already
+            pass
+
+
+def _run_of(reference: str) -> str | None:
+    parts = reference.rstrip("/").split("/")
+    for end in range(len(parts) - 1, 0, -1):
+        if parts[end - 1].startswith((TRAINING_RUN_PREFIX, SCORING_RUN_PREFIX)):
+            return "/".join(parts[:end])
+    return None
 
 
 def _filesystem(reference: str) -> tuple[pyarrow.fs.FileSystem, str]:

@@ -24,7 +24,7 @@ from gbair.core.config import GbairConfig
 from gbair.core.model.inputs import EncodedSet
 from gbair.core.model.pet import PetClassifier, PetState
 from gbair.core.training import DataParallel, TrainingResult, train_classifier
-from gbair.distributed.checkpoints import read_checkpoint, write_checkpoint
+from gbair.distributed.checkpoints import TRAINING_RUN_PREFIX, read_checkpoint, write_checkpoint
 from gbair.distributed.config import RayConfig
 
 
@@ -48,7 +48,7 @@ def train_on_ray(
             resources_per_worker=worker_resources(ray_config),
         ),
         run_config=RunConfig(
-            name=f"gbair-train-{uuid.uuid4().hex[:12]}",
+            name=f"{TRAINING_RUN_PREFIX}{uuid.uuid4().hex[:12]}",
             storage_path=ray_config.storage_path,
             checkpoint_config=CheckpointConfig(num_to_keep=None),
         ),

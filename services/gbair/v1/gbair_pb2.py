@@ -24,21 +24,21 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14gbair/v1/gbair.proto\x12\x08gbair.v1\"I\n\x0b\x43olumnNames\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x11\n\ttext_pair\x18\x02 \x01(\t\x12\r\n\x05label\x18\x03 \x01(\t\x12\n\n\x02id\x18\x04 \x01(\t\"i\n\x0b\x44\x61tasetInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12$\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x14.gbair.v1.FileFormat\x12&\n\x07\x63olumns\x18\x03 \x01(\x0b\x32\x15.gbair.v1.ColumnNames\"k\n\x14UploadDatasetRequest\x12%\n\x04info\x18\x01 \x01(\x0b\x32\x15.gbair.v1.DatasetInfoH\x00\x12$\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x13.gbair.v1.DataChunkH\x00\x42\x06\n\x04part\"9\n\tDataChunk\x12\x1e\n\x05split\x18\x01 \x01(\x0e\x32\x0f.gbair.v1.Split\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"\xb5\x01\n\x07\x44\x61taset\x12\x12\n\ndataset_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12$\n\x06\x66ormat\x18\x03 \x01(\x0e\x32\x14.gbair.v1.FileFormat\x12\x12\n\ntrain_size\x18\x04 \x01(\x05\x12\x17\n\x0fvalidation_size\x18\x05 \x01(\x05\x12\x11\n\ttest_size\x18\x06 \x01(\x05\x12\x13\n\x0blabel_names\x18\x07 \x03(\t\x12\r\n\x05\x62ytes\x18\x08 \x01(\x03\"\x15\n\x13ListDatasetsRequest\";\n\x14ListDatasetsResponse\x12#\n\x08\x64\x61tasets\x18\x01 \x03(\x0b\x32\x11.gbair.v1.Dataset\"\xb7\x04\n\x07JobSpec\x12\x12\n\ndataset_id\x18\x01 \x01(\t\x12\x12\n\x05model\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06method\x18\x03 \x01(\tH\x01\x88\x01\x01\x12\x13\n\x06\x61\x63tion\x18\x04 \x01(\tH\x02\x88\x01\x01\x12\x13\n\x06rounds\x18\x05 \x01(\x05H\x03\x88\x01\x01\x12\x13\n\x06\x62udget\x18\x06 \x01(\x01H\x04\x88\x01\x01\x12\x15\n\x08patience\x18\x07 \x01(\x05H\x05\x88\x01\x01\x12\x13\n\x06\x65pochs\x18\x08 \x01(\x05H\x06\x88\x01\x01\x12\x17\n\nbatch_size\x18\t \x01(\x05H\x07\x88\x01\x01\x12\x1a\n\rlearning_rate\x18\n \x01(\x01H\x08\x88\x01\x01\x12\x1b\n\x0evirtual_tokens\x18\x0b \x01(\x05H\t\x88\x01\x01\x12\x17\n\nmax_length\x18\x0c \x01(\x05H\n\x88\x01\x01\x12\x11\n\x04seed\x18\r \x01(\x03H\x0b\x88\x01\x01\x12\x17\n\ntrain_size\x18\x0e \x01(\x05H\x0c\x88\x01\x01\x12\x15\n\x08val_size\x18\x0f \x01(\x05H\r\x88\x01\x01\x12\x14\n\x07\x63orrupt\x18\x10 \x01(\x01H\x0e\x88\x01\x01\x42\x08\n\x06_modelB\t\n\x07_methodB\t\n\x07_actionB\t\n\x07_roundsB\t\n\x07_budgetB\x0b\n\t_patienceB\t\n\x07_epochsB\r\n\x0b_batch_sizeB\x10\n\x0e_learning_rateB\x11\n\x0f_virtual_tokensB\r\n\x0b_max_lengthB\x07\n\x05_seedB\r\n\x0b_train_sizeB\x0b\n\t_val_sizeB\n\n\x08_corrupt\"\x89\x02\n\x0cRoundMetrics\x12\r\n\x05round\x18\x01 \x01(\x05\x12\x12\n\ntrain_size\x18\x02 \x01(\x05\x12\x14\n\x0cval_accuracy\x18\x03 \x01(\x01\x12\x1a\n\rtest_accuracy\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x19\n\x11misclassified_val\x18\x05 \x01(\x05\x12\x0f\n\x07\x66lagged\x18\x06 \x01(\x05\x12\x1e\n\x11\x66lagged_corrupted\x18\x07 \x01(\x05H\x01\x88\x01\x01\x12\x15\n\rtrain_seconds\x18\x08 \x01(\x01\x12\x19\n\x11influence_seconds\x18\t \x01(\x01\x42\x10\n\x0e_test_accuracyB\x14\n\x12_flagged_corrupted\"\x8b\x02\n\x03Job\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x1f\n\x04spec\x18\x03 \x01(\x0b\x32\x11.gbair.v1.JobSpec\x12#\n\x06status\x18\x04 \x01(\x0e\x32\x13.gbair.v1.JobStatus\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12&\n\x06rounds\x18\x06 \x03(\x0b\x32\x16.gbair.v1.RoundMetrics\x12\x17\n\nbest_round\x18\x07 \x01(\x05H\x00\x88\x01\x01\x12\x12\n\ncreated_at\x18\x08 \x01(\t\x12\x12\n\nupdated_at\x18\t \x01(\t\x12\x13\n\x0breport_json\x18\n \x01(\tB\r\n\x0b_best_round\"G\n\x10SubmitJobRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x1f\n\x04spec\x18\x02 \x01(\x0b\x32\x11.gbair.v1.JobSpec\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x11\n\x0fListJobsRequest\"/\n\x10ListJobsResponse\x12\x1b\n\x04jobs\x18\x01 \x03(\x0b\x32\r.gbair.v1.Job\"\"\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"!\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xa9\x01\n\x08JobEvent\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12#\n\x06status\x18\x02 \x01(\x0e\x32\x13.gbair.v1.JobStatus\x12\r\n\x05phase\x18\x03 \x01(\t\x12\r\n\x05round\x18\x04 \x01(\x05\x12\x10\n\x08\x66raction\x18\x05 \x01(\x01\x12\'\n\x07metrics\x18\x06 \x01(\x0b\x32\x16.gbair.v1.RoundMetrics\x12\x0f\n\x07message\x18\x07 \x01(\t\"\xd5\x01\n\x07Suspect\x12\x12\n\nexample_id\x18\x01 \x01(\t\x12\r\n\x05round\x18\x02 \x01(\x05\x12\x0c\n\x04rank\x18\x03 \x01(\x05\x12\r\n\x05score\x18\x04 \x01(\x01\x12\x13\n\x0bgiven_label\x18\x05 \x01(\t\x12\x17\n\x0fsuggested_label\x18\x06 \x01(\t\x12\x0c\n\x04text\x18\x07 \x01(\t\x12\x11\n\ttext_pair\x18\x08 \x01(\t\x12$\n\x08\x64\x65\x63ision\x18\t \x01(\x0e\x32\x12.gbair.v1.Decision\x12\x15\n\rdecided_label\x18\n \x01(\t\"L\n\x13ListSuspectsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"c\n\x14ListSuspectsResponse\x12#\n\x08suspects\x18\x01 \x03(\x0b\x32\x11.gbair.v1.Suspect\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\r\n\x05total\x18\x03 \x01(\x05\"Y\n\x0eReviewDecision\x12\x12\n\nexample_id\x18\x01 \x01(\t\x12$\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0e\x32\x12.gbair.v1.Decision\x12\r\n\x05label\x18\x03 \x01(\t\"T\n\x15ReviewSuspectsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12+\n\tdecisions\x18\x02 \x03(\x0b\x32\x18.gbair.v1.ReviewDecision\"*\n\x16ReviewSuspectsResponse\x12\x10\n\x08recorded\x18\x01 \x01(\x05\"f\n\x15\x45xplainExampleRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x12\n\nexample_id\x18\x02 \x01(\t\x12\x12\n\x05round\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x0b\n\x03top\x18\x04 \x01(\x05\x42\x08\n\x06_round\"K\n\tInfluence\x12\x12\n\nexample_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\r\n\x05label\x18\x03 \x01(\t\x12\x0c\n\x04text\x18\x04 \x01(\t\"\x81\x01\n\x0b\x45xplanation\x12\x12\n\nexample_id\x18\x01 \x01(\t\x12\r\n\x05round\x18\x02 \x01(\x05\x12\'\n\nproponents\x18\x03 \x03(\x0b\x32\x13.gbair.v1.Influence\x12&\n\topponents\x18\x04 \x03(\x0b\x32\x13.gbair.v1.Influence\"\x1f\n\rExportRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\'\n\tFileChunk\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c*=\n\nFileFormat\x12\x1b\n\x17\x46ILE_FORMAT_UNSPECIFIED\x10\x00\x12\x07\n\x03\x43SV\x10\x01\x12\t\n\x05JSONL\x10\x02*C\n\x05Split\x12\x15\n\x11SPLIT_UNSPECIFIED\x10\x00\x12\t\n\x05TRAIN\x10\x01\x12\x0e\n\nVALIDATION\x10\x02\x12\x08\n\x04TEST\x10\x03*j\n\tJobStatus\x12\x1a\n\x16JOB_STATUS_UNSPECIFIED\x10\x00\x12\n\n\x06QUEUED\x10\x01\x12\x0b\n\x07RUNNING\x10\x02\x12\r\n\tSUCCEEDED\x10\x03\x12\n\n\x06\x46\x41ILED\x10\x04\x12\r\n\tCANCELLED\x10\x05*K\n\x08\x44\x65\x63ision\x12\x18\n\x14\x44\x45\x43ISION_UNSPECIFIED\x10\x00\x12\n\n\x06\x41\x43\x43\x45PT\x10\x01\x12\n\n\x06REJECT\x10\x02\x12\r\n\tSET_LABEL\x10\x03\x32\xb5\x06\n\x05Gbair\x12\x44\n\rUploadDataset\x12\x1e.gbair.v1.UploadDatasetRequest\x1a\x11.gbair.v1.Dataset(\x01\x12M\n\x0cListDatasets\x12\x1d.gbair.v1.ListDatasetsRequest\x1a\x1e.gbair.v1.ListDatasetsResponse\x12\x36\n\tSubmitJob\x12\x1a.gbair.v1.SubmitJobRequest\x1a\r.gbair.v1.Job\x12;\n\x08WatchJob\x12\x19.gbair.v1.WatchJobRequest\x1a\x12.gbair.v1.JobEvent0\x01\x12\x30\n\x06GetJob\x12\x17.gbair.v1.GetJobRequest\x1a\r.gbair.v1.Job\x12\x41\n\x08ListJobs\x12\x19.gbair.v1.ListJobsRequest\x1a\x1a.gbair.v1.ListJobsResponse\x12M\n\x0cListSuspects\x12\x1d.gbair.v1.ListSuspectsRequest\x1a\x1e.gbair.v1.ListSuspectsResponse\x12H\n\x0e\x45xplainExample\x12\x1f.gbair.v1.ExplainExampleRequest\x1a\x15.gbair.v1.Explanation\x12S\n\x0eReviewSuspects\x12\x1f.gbair.v1.ReviewSuspectsRequest\x1a .gbair.v1.ReviewSuspectsResponse\x12\x46\n\x14\x45xportCleanedDataset\x12\x17.gbair.v1.ExportRequest\x1a\x13.gbair.v1.FileChunk0\x01\x12?\n\rExportAdapter\x12\x17.gbair.v1.ExportRequest\x1a\x13.gbair.v1.FileChunk0\x01\x12\x36\n\tCancelJob\x12\x1a.gbair.v1.CancelJobRequest\x1a\r.gbair.v1.Jobb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14gbair/v1/gbair.proto\x12\x08gbair.v1\"I\n\x0b\x43olumnNames\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x11\n\ttext_pair\x18\x02 \x01(\t\x12\r\n\x05label\x18\x03 \x01(\t\x12\n\n\x02id\x18\x04 \x01(\t\"i\n\x0b\x44\x61tasetInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12$\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x14.gbair.v1.FileFormat\x12&\n\x07\x63olumns\x18\x03 \x01(\x0b\x32\x15.gbair.v1.ColumnNames\"k\n\x14UploadDatasetRequest\x12%\n\x04info\x18\x01 \x01(\x0b\x32\x15.gbair.v1.DatasetInfoH\x00\x12$\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x13.gbair.v1.DataChunkH\x00\x42\x06\n\x04part\"9\n\tDataChunk\x12\x1e\n\x05split\x18\x01 \x01(\x0e\x32\x0f.gbair.v1.Split\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"\xb5\x01\n\x07\x44\x61taset\x12\x12\n\ndataset_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12$\n\x06\x66ormat\x18\x03 \x01(\x0e\x32\x14.gbair.v1.FileFormat\x12\x12\n\ntrain_size\x18\x04 \x01(\x05\x12\x17\n\x0fvalidation_size\x18\x05 \x01(\x05\x12\x11\n\ttest_size\x18\x06 \x01(\x05\x12\x13\n\x0blabel_names\x18\x07 \x03(\t\x12\r\n\x05\x62ytes\x18\x08 \x01(\x03\"\x15\n\x13ListDatasetsRequest\";\n\x14ListDatasetsResponse\x12#\n\x08\x64\x61tasets\x18\x01 \x03(\x0b\x32\x11.gbair.v1.Dataset\"\xb7\x04\n\x07JobSpec\x12\x12\n\ndataset_id\x18\x01 \x01(\t\x12\x12\n\x05model\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06method\x18\x03 \x01(\tH\x01\x88\x01\x01\x12\x13\n\x06\x61\x63tion\x18\x04 \x01(\tH\x02\x88\x01\x01\x12\x13\n\x06rounds\x18\x05 \x01(\x05H\x03\x88\x01\x01\x12\x13\n\x06\x62udget\x18\x06 \x01(\x01H\x04\x88\x01\x01\x12\x15\n\x08patience\x18\x07 \x01(\x05H\x05\x88\x01\x01\x12\x13\n\x06\x65pochs\x18\x08 \x01(\x05H\x06\x88\x01\x01\x12\x17\n\nbatch_size\x18\t \x01(\x05H\x07\x88\x01\x01\x12\x1a\n\rlearning_rate\x18\n \x01(\x01H\x08\x88\x01\x01\x12\x1b\n\x0evirtual_tokens\x18\x0b \x01(\x05H\t\x88\x01\x01\x12\x17\n\nmax_length\x18\x0c \x01(\x05H\n\x88\x01\x01\x12\x11\n\x04seed\x18\r \x01(\x03H\x0b\x88\x01\x01\x12\x17\n\ntrain_size\x18\x0e \x01(\x05H\x0c\x88\x01\x01\x12\x15\n\x08val_size\x18\x0f \x01(\x05H\r\x88\x01\x01\x12\x14\n\x07\x63orrupt\x18\x10 \x01(\x01H\x0e\x88\x01\x01\x42\x08\n\x06_modelB\t\n\x07_methodB\t\n\x07_actionB\t\n\x07_roundsB\t\n\x07_budgetB\x0b\n\t_patienceB\t\n\x07_epochsB\r\n\x0b_batch_sizeB\x10\n\x0e_learning_rateB\x11\n\x0f_virtual_tokensB\r\n\x0b_max_lengthB\x07\n\x05_seedB\r\n\x0b_train_sizeB\x0b\n\t_val_sizeB\n\n\x08_corrupt\"\x89\x02\n\x0cRoundMetrics\x12\r\n\x05round\x18\x01 \x01(\x05\x12\x12\n\ntrain_size\x18\x02 \x01(\x05\x12\x14\n\x0cval_accuracy\x18\x03 \x01(\x01\x12\x1a\n\rtest_accuracy\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x19\n\x11misclassified_val\x18\x05 \x01(\x05\x12\x0f\n\x07\x66lagged\x18\x06 \x01(\x05\x12\x1e\n\x11\x66lagged_corrupted\x18\x07 \x01(\x05H\x01\x88\x01\x01\x12\x15\n\rtrain_seconds\x18\x08 \x01(\x01\x12\x19\n\x11influence_seconds\x18\t \x01(\x01\x42\x10\n\x0e_test_accuracyB\x14\n\x12_flagged_corrupted\"\x8b\x02\n\x03Job\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x1f\n\x04spec\x18\x03 \x01(\x0b\x32\x11.gbair.v1.JobSpec\x12#\n\x06status\x18\x04 \x01(\x0e\x32\x13.gbair.v1.JobStatus\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12&\n\x06rounds\x18\x06 \x03(\x0b\x32\x16.gbair.v1.RoundMetrics\x12\x17\n\nbest_round\x18\x07 \x01(\x05H\x00\x88\x01\x01\x12\x12\n\ncreated_at\x18\x08 \x01(\t\x12\x12\n\nupdated_at\x18\t \x01(\t\x12\x13\n\x0breport_json\x18\n \x01(\tB\r\n\x0b_best_round\"G\n\x10SubmitJobRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x1f\n\x04spec\x18\x02 \x01(\x0b\x32\x11.gbair.v1.JobSpec\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"8\n\x0fListJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"W\n\x10ListJobsResponse\x12\x1b\n\x04jobs\x18\x01 \x03(\x0b\x32\r.gbair.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\r\n\x05total\x18\x03 \x01(\x05\"\"\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\"\n\x10\x44\x65leteJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x13\n\x11\x44\x65leteJobResponse\"*\n\x14\x44\x65leteDatasetRequest\x12\x12\n\ndataset_id\x18\x01 \x01(\t\"\x17\n\x15\x44\x65leteDatasetResponse\"!\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xa9\x01\n\x08JobEvent\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12#\n\x06status\x18\x02 \x01(\x0e\x32\x13.gbair.v1.JobStatus\x12\r\n\x05phase\x18\x03 \x01(\t\x12\r\n\x05round\x18\x04 \x01(\x05\x12\x10\n\x08\x66raction\x18\x05 \x01(\x01\x12\'\n\x07metrics\x18\x06 \x01(\x0b\x32\x16.gbair.v1.RoundMetrics\x12\x0f\n\x07message\x18\x07 \x01(\t\"\xd5\x01\n\x07Suspect\x12\x12\n\nexample_id\x18\x01 \x01(\t\x12\r\n\x05round\x18\x02 \x01(\x05\x12\x0c\n\x04rank\x18\x03 \x01(\x05\x12\r\n\x05score\x18\x04 \x01(\x01\x12\x13\n\x0bgiven_label\x18\x05 \x01(\t\x12\x17\n\x0fsuggested_label\x18\x06 \x01(\t\x12\x0c\n\x04text\x18\x07 \x01(\t\x12\x11\n\ttext_pair\x18\x08 \x01(\t\x12$\n\x08\x64\x65\x63ision\x18\t \x01(\x0e\x32\x12.gbair.v1.Decision\x12\x15\n\rdecided_label\x18\n \x01(\t\"L\n\x13ListSuspectsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"c\n\x14ListSuspectsResponse\x12#\n\x08suspects\x18\x01 \x03(\x0b\x32\x11.gbair.v1.Suspect\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\r\n\x05total\x18\x03 \x01(\x05\"Y\n\x0eReviewDecision\x12\x12\n\nexample_id\x18\x01 \x01(\t\x12$\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0e\x32\x12.gbair.v1.Decision\x12\r\n\x05label\x18\x03 \x01(\t\"T\n\x15ReviewSuspectsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12+\n\tdecisions\x18\x02 \x03(\x0b\x32\x18.gbair.v1.ReviewDecision\"*\n\x16ReviewSuspectsResponse\x12\x10\n\x08recorded\x18\x01 \x01(\x05\"f\n\x15\x45xplainExampleRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x12\n\nexample_id\x18\x02 \x01(\t\x12\x12\n\x05round\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x0b\n\x03top\x18\x04 \x01(\x05\x42\x08\n\x06_round\"K\n\tInfluence\x12\x12\n\nexample_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\r\n\x05label\x18\x03 \x01(\t\x12\x0c\n\x04text\x18\x04 \x01(\t\"\x81\x01\n\x0b\x45xplanation\x12\x12\n\nexample_id\x18\x01 \x01(\t\x12\r\n\x05round\x18\x02 \x01(\x05\x12\'\n\nproponents\x18\x03 \x03(\x0b\x32\x13.gbair.v1.Influence\x12&\n\topponents\x18\x04 \x03(\x0b\x32\x13.gbair.v1.Influence\"\x1f\n\rExportRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\'\n\tFileChunk\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c*=\n\nFileFormat\x12\x1b\n\x17\x46ILE_FORMAT_UNSPECIFIED\x10\x00\x12\x07\n\x03\x43SV\x10\x01\x12\t\n\x05JSONL\x10\x02*C\n\x05Split\x12\x15\n\x11SPLIT_UNSPECIFIED\x10\x00\x12\t\n\x05TRAIN\x10\x01\x12\x0e\n\nVALIDATION\x10\x02\x12\x08\n\x04TEST\x10\x03*j\n\tJobStatus\x12\x1a\n\x16JOB_STATUS_UNSPECIFIED\x10\x00\x12\n\n\x06QUEUED\x10\x01\x12\x0b\n\x07RUNNING\x10\x02\x12\r\n\tSUCCEEDED\x10\x03\x12\n\n\x06\x46\x41ILED\x10\x04\x12\r\n\tCANCELLED\x10\x05*K\n\x08\x44\x65\x63ision\x12\x18\n\x14\x44\x45\x43ISION_UNSPECIFIED\x10\x00\x12\n\n\x06\x41\x43\x43\x45PT\x10\x01\x12\n\n\x06REJECT\x10\x02\x12\r\n\tSET_LABEL\x10\x03\x32\xcd\x07\n\x05Gbair\x12\x44\n\rUploadDataset\x12\x1e.gbair.v1.UploadDatasetRequest\x1a\x11.gbair.v1.Dataset(\x01\x12M\n\x0cListDatasets\x12\x1d.gbair.v1.ListDatasetsRequest\x1a\x1e.gbair.v1.ListDatasetsResponse\x12\x36\n\tSubmitJob\x12\x1a.gbair.v1.SubmitJobRequest\x1a\r.gbair.v1.Job\x12;\n\x08WatchJob\x12\x19.gbair.v1.WatchJobRequest\x1a\x12.gbair.v1.JobEvent0\x01\x12\x30\n\x06GetJob\x12\x17.gbair.v1.GetJobRequest\x1a\r.gbair.v1.Job\x12\x41\n\x08ListJobs\x12\x19.gbair.v1.ListJobsRequest\x1a\x1a.gbair.v1.ListJobsResponse\x12M\n\x0cListSuspects\x12\x1d.gbair.v1.ListSuspectsRequest\x1a\x1e.gbair.v1.ListSuspectsResponse\x12H\n\x0e\x45xplainExample\x12\x1f.gbair.v1.ExplainExampleRequest\x1a\x15.gbair.v1.Explanation\x12S\n\x0eReviewSuspects\x12\x1f.gbair.v1.ReviewSuspectsRequest\x1a .gbair.v1.ReviewSuspectsResponse\x12\x46\n\x14\x45xportCleanedDataset\x12\x17.gbair.v1.ExportRequest\x1a\x13.gbair.v1.FileChunk0\x01\x12?\n\rExportAdapter\x12\x17.gbair.v1.ExportRequest\x1a\x13.gbair.v1.FileChunk0\x01\x12\x36\n\tCancelJob\x12\x1a.gbair.v1.CancelJobRequest\x1a\r.gbair.v1.Job\x12\x44\n\tDeleteJob\x12\x1a.gbair.v1.DeleteJobRequest\x1a\x1b.gbair.v1.DeleteJobResponse\x12P\n\rDeleteDataset\x12\x1e.gbair.v1.DeleteDatasetRequest\x1a\x1f.gbair.v1.DeleteDatasetResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'gbair.v1.gbair_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_FILEFORMAT']._serialized_start=3180
-  _globals['_FILEFORMAT']._serialized_end=3241
-  _globals['_SPLIT']._serialized_start=3243
-  _globals['_SPLIT']._serialized_end=3310
-  _globals['_JOBSTATUS']._serialized_start=3312
-  _globals['_JOBSTATUS']._serialized_end=3418
-  _globals['_DECISION']._serialized_start=3420
-  _globals['_DECISION']._serialized_end=3495
+  _globals['_FILEFORMAT']._serialized_start=3385
+  _globals['_FILEFORMAT']._serialized_end=3446
+  _globals['_SPLIT']._serialized_start=3448
+  _globals['_SPLIT']._serialized_end=3515
+  _globals['_JOBSTATUS']._serialized_start=3517
+  _globals['_JOBSTATUS']._serialized_end=3623
+  _globals['_DECISION']._serialized_start=3625
+  _globals['_DECISION']._serialized_end=3700
   _globals['_COLUMNNAMES']._serialized_start=34
   _globals['_COLUMNNAMES']._serialized_end=107
   _globals['_DATASETINFO']._serialized_start=109
@@ -64,37 +64,45 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETJOBREQUEST']._serialized_start=1833
   _globals['_GETJOBREQUEST']._serialized_end=1864
   _globals['_LISTJOBSREQUEST']._serialized_start=1866
-  _globals['_LISTJOBSREQUEST']._serialized_end=1883
-  _globals['_LISTJOBSRESPONSE']._serialized_start=1885
-  _globals['_LISTJOBSRESPONSE']._serialized_end=1932
-  _globals['_CANCELJOBREQUEST']._serialized_start=1934
-  _globals['_CANCELJOBREQUEST']._serialized_end=1968
-  _globals['_WATCHJOBREQUEST']._serialized_start=1970
-  _globals['_WATCHJOBREQUEST']._serialized_end=2003
-  _globals['_JOBEVENT']._serialized_start=2006
-  _globals['_JOBEVENT']._serialized_end=2175
-  _globals['_SUSPECT']._serialized_start=2178
-  _globals['_SUSPECT']._serialized_end=2391
-  _globals['_LISTSUSPECTSREQUEST']._serialized_start=2393
-  _globals['_LISTSUSPECTSREQUEST']._serialized_end=2469
-  _globals['_LISTSUSPECTSRESPONSE']._serialized_start=2471
-  _globals['_LISTSUSPECTSRESPONSE']._serialized_end=2570
-  _globals['_REVIEWDECISION']._serialized_start=2572
-  _globals['_REVIEWDECISION']._serialized_end=2661
-  _globals['_REVIEWSUSPECTSREQUEST']._serialized_start=2663
-  _globals['_REVIEWSUSPECTSREQUEST']._serialized_end=2747
-  _globals['_REVIEWSUSPECTSRESPONSE']._serialized_start=2749
-  _globals['_REVIEWSUSPECTSRESPONSE']._serialized_end=2791
-  _globals['_EXPLAINEXAMPLEREQUEST']._serialized_start=2793
-  _globals['_EXPLAINEXAMPLEREQUEST']._serialized_end=2895
-  _globals['_INFLUENCE']._serialized_start=2897
-  _globals['_INFLUENCE']._serialized_end=2972
-  _globals['_EXPLANATION']._serialized_start=2975
-  _globals['_EXPLANATION']._serialized_end=3104
-  _globals['_EXPORTREQUEST']._serialized_start=3106
-  _globals['_EXPORTREQUEST']._serialized_end=3137
-  _globals['_FILECHUNK']._serialized_start=3139
-  _globals['_FILECHUNK']._serialized_end=3178
-  _globals['_GBAIR']._serialized_start=3498
-  _globals['_GBAIR']._serialized_end=4319
+  _globals['_LISTJOBSREQUEST']._serialized_end=1922
+  _globals['_LISTJOBSRESPONSE']._serialized_start=1924
+  _globals['_LISTJOBSRESPONSE']._serialized_end=2011
+  _globals['_CANCELJOBREQUEST']._serialized_start=2013
+  _globals['_CANCELJOBREQUEST']._serialized_end=2047
+  _globals['_DELETEJOBREQUEST']._serialized_start=2049
+  _globals['_DELETEJOBREQUEST']._serialized_end=2083
+  _globals['_DELETEJOBRESPONSE']._serialized_start=2085
+  _globals['_DELETEJOBRESPONSE']._serialized_end=2104
+  _globals['_DELETEDATASETREQUEST']._serialized_start=2106
+  _globals['_DELETEDATASETREQUEST']._serialized_end=2148
+  _globals['_DELETEDATASETRESPONSE']._serialized_start=2150
+  _globals['_DELETEDATASETRESPONSE']._serialized_end=2173
+  _globals['_WATCHJOBREQUEST']._serialized_start=2175
+  _globals['_WATCHJOBREQUEST']._serialized_end=2208
+  _globals['_JOBEVENT']._serialized_start=2211
+  _globals['_JOBEVENT']._serialized_end=2380
+  _globals['_SUSPECT']._serialized_start=2383
+  _globals['_SUSPECT']._serialized_end=2596
+  _globals['_LISTSUSPECTSREQUEST']._serialized_start=2598
+  _globals['_LISTSUSPECTSREQUEST']._serialized_end=2674
+  _globals['_LISTSUSPECTSRESPONSE']._serialized_start=2676
+  _globals['_LISTSUSPECTSRESPONSE']._serialized_end=2775
+  _globals['_REVIEWDECISION']._serialized_start=2777
+  _globals['_REVIEWDECISION']._serialized_end=2866
+  _globals['_REVIEWSUSPECTSREQUEST']._serialized_start=2868
+  _globals['_REVIEWSUSPECTSREQUEST']._serialized_end=2952
+  _globals['_REVIEWSUSPECTSRESPONSE']._serialized_start=2954
+  _globals['_REVIEWSUSPECTSRESPONSE']._serialized_end=2996
+  _globals['_EXPLAINEXAMPLEREQUEST']._serialized_start=2998
+  _globals['_EXPLAINEXAMPLEREQUEST']._serialized_end=3100
+  _globals['_INFLUENCE']._serialized_start=3102
+  _globals['_INFLUENCE']._serialized_end=3177
+  _globals['_EXPLANATION']._serialized_start=3180
+  _globals['_EXPLANATION']._serialized_end=3309
+  _globals['_EXPORTREQUEST']._serialized_start=3311
+  _globals['_EXPORTREQUEST']._serialized_end=3342
+  _globals['_FILECHUNK']._serialized_start=3344
+  _globals['_FILECHUNK']._serialized_end=3383
+  _globals['_GBAIR']._serialized_start=3703
+  _globals['_GBAIR']._serialized_end=4676
 # @@protoc_insertion_point(module_scope)

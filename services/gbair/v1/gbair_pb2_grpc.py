@@ -94,6 +94,16 @@ class GbairStub:
                 request_serializer=gbair_dot_v1_dot_gbair__pb2.CancelJobRequest.SerializeToString,
                 response_deserializer=gbair_dot_v1_dot_gbair__pb2.Job.FromString,
                 _registered_method=True)
+        self.DeleteJob = channel.unary_unary(
+                '/gbair.v1.Gbair/DeleteJob',
+                request_serializer=gbair_dot_v1_dot_gbair__pb2.DeleteJobRequest.SerializeToString,
+                response_deserializer=gbair_dot_v1_dot_gbair__pb2.DeleteJobResponse.FromString,
+                _registered_method=True)
+        self.DeleteDataset = channel.unary_unary(
+                '/gbair.v1.Gbair/DeleteDataset',
+                request_serializer=gbair_dot_v1_dot_gbair__pb2.DeleteDatasetRequest.SerializeToString,
+                response_deserializer=gbair_dot_v1_dot_gbair__pb2.DeleteDatasetResponse.FromString,
+                _registered_method=True)
 
 
 class GbairServicer:
@@ -101,6 +111,8 @@ class GbairServicer:
 
     def UploadDataset(self, request_iterator, context):
         """Client streaming: one DatasetInfo first, then the files as chunks. Validated before it is stored.
+        Refused with RESOURCE_EXHAUSTED past the server's limits: max_upload_bytes for one upload,
+        max_datasets_per_tenant and max_dataset_bytes_per_tenant for all of a tenant's data sets together.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -133,7 +145,8 @@ class GbairServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListJobs(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Paged, oldest first. The list's jobs leave out `report_json`; GetJob returns it.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -171,7 +184,27 @@ class GbairServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CancelJob(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """A queued job ends at once; a running one at its next progress report. FAILED_PRECONDITION once it
+        has ended.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteJob(self, request, context):
+        """Removes a job that has ended (succeeded, failed or cancelled): its record, events, review decisions
+        and folder (trained rounds, adapter). A queued or running job is refused with FAILED_PRECONDITION:
+        cancel it first. Its request id may then be used again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteDataset(self, request, context):
+        """Removes a data set and its files. Refused with FAILED_PRECONDITION while a queued or running job
+        uses it. Jobs that ended keep their report and adapter, but their suspects, explanations and
+        cleaned export need the data and answer NOT_FOUND once it is gone.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -238,6 +271,16 @@ def add_GbairServicer_to_server(servicer, server):
                     servicer.CancelJob,
                     request_deserializer=gbair_dot_v1_dot_gbair__pb2.CancelJobRequest.FromString,
                     response_serializer=gbair_dot_v1_dot_gbair__pb2.Job.SerializeToString,
+            ),
+            'DeleteJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteJob,
+                    request_deserializer=gbair_dot_v1_dot_gbair__pb2.DeleteJobRequest.FromString,
+                    response_serializer=gbair_dot_v1_dot_gbair__pb2.DeleteJobResponse.SerializeToString,
+            ),
+            'DeleteDataset': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteDataset,
+                    request_deserializer=gbair_dot_v1_dot_gbair__pb2.DeleteDatasetRequest.FromString,
+                    response_serializer=gbair_dot_v1_dot_gbair__pb2.DeleteDatasetResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -564,6 +607,60 @@ class Gbair:
             '/gbair.v1.Gbair/CancelJob',
             gbair_dot_v1_dot_gbair__pb2.CancelJobRequest.SerializeToString,
             gbair_dot_v1_dot_gbair__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gbair.v1.Gbair/DeleteJob',
+            gbair_dot_v1_dot_gbair__pb2.DeleteJobRequest.SerializeToString,
+            gbair_dot_v1_dot_gbair__pb2.DeleteJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteDataset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gbair.v1.Gbair/DeleteDataset',
+            gbair_dot_v1_dot_gbair__pb2.DeleteDatasetRequest.SerializeToString,
+            gbair_dot_v1_dot_gbair__pb2.DeleteDatasetResponse.FromString,
             options,
             channel_credentials,
             insecure,
