@@ -144,6 +144,9 @@ def test_a_job_and_its_data_set_are_deleted_only_once_no_job_runs_on_them(coordi
 
 def test_list_jobs_is_paged_and_leaves_reports_to_get_job(client, succeeded):
     job, _ = succeeded
+    # A second job of its own: the module's other tests may run on another pytest-xdist worker.
+    second = client.submit(pb.JobSpec(dataset_id=job.spec.dataset_id, rounds=0, epochs=1), request_id="paging")
+    list(client.watch(second.job_id))
     pages, token = [], ""
     while True:
         page = client.stub.ListJobs(pb.ListJobsRequest(page_size=1, page_token=token), metadata=client.metadata)

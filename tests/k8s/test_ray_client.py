@@ -82,5 +82,8 @@ def test_the_deployed_coordinator_runs_a_job_through_ray_client_with_token_auth(
     report = run_job_to_the_end(tmp_path / "state", settings, write_dataset_files(tmp_path / "data"))
 
     assert len(report["rounds"][0]["flagged_ids"]) == 4
-    # Ray Train wrote the checkpoints where the Serve replicas and the coordinator read them.
-    assert list((tmp_path / "checkpoints").rglob("pet_state.safetensors"))
+    # Ray Train wrote the checkpoints where the Serve replicas and the coordinator read them, and they were
+    # removed from there once each round was recorded: the job folder keeps them.
+    assert (tmp_path / "checkpoints").is_dir()
+    assert not list((tmp_path / "checkpoints").rglob("pet_state.safetensors"))
+    assert list((tmp_path / "state").rglob("round-1.pt"))
