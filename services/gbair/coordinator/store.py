@@ -51,7 +51,10 @@ class Store:
             pipe.execute()
 
     def dataset(self, tenant: str, dataset_id: str) -> DatasetRecord:
-        raw = self.redis.hget(self._key("dataset", dataset_id), "record")
+        return self.dataset_record(tenant, dataset_id, self.redis.hget(self._key("dataset", dataset_id), "record"))
+
+    @staticmethod
+    def dataset_record(tenant: str, dataset_id: str, raw: str | None) -> DatasetRecord:
         record = DatasetRecord.model_validate_json(raw) if raw else None
         # Another tenant's data set is reported exactly like a missing one.
         if record is None or record.tenant != tenant:
@@ -91,7 +94,10 @@ class Store:
 
     def job(self, tenant: str | None, job_id: str) -> JobRecord:
         """The job, if it belongs to `tenant` (None: the coordinator itself, any tenant)."""
-        fields = self.redis.hgetall(self._key("job", job_id))
+        return self.job_record(tenant, job_id, self.redis.hgetall(self._key("job", job_id)))
+
+    @staticmethod
+    def job_record(tenant: str | None, job_id: str, fields: dict[str, str]) -> JobRecord:
         if not fields:
             raise NotFound(f"no job '{job_id}'")
         meta = json.loads(fields["meta"])
@@ -193,8 +199,29 @@ class Store:
 
     def events(self, job_id: str, after: str, block_ms: int) -> list[tuple[str, JobEvent]]:
         """Events after stream id `after` ('0' for all), waiting up to `block_ms` for the first."""
-        answer = self.redis.xread({self._key("job", job_id, "events"): after}, count=500, block=block_ms)
+        return self.event_entries(self.redis.xread({self._key("job", job_id, "events"): after}, count=500, block=block_ms))
+
+    @staticmethod
+    def event_entries(answer) -> list[tuple[str, JobEvent]]:
+        """An XREAD answer on one job's events as (stream id, event) pairs."""
         return [(event_id, JobEvent.model_validate_json(fields["event"])) for _, entries in answer for event_id, fields in entries]
+
+    # --- key names for the async reader (gbair.coordinator.reader), which reads without threads -----
+
+    def dataset_key(self, dataset_id: str) -> str:
+        return self._key("dataset", dataset_id)
+
+    def datasets_key(self, tenant: str) -> str:
+        return self._key("tenant", tenant, "datasets")
+
+    def job_key(self, job_id: str) -> str:
+        return self._key("job", job_id)
+
+    def jobs_key(self, tenant: str) -> str:
+        return self._key("tenant", tenant, "jobs")
+
+    def events_key(self, job_id: str) -> str:
+        return self._key("job", job_id, "events")
 
     # --- review ------------------------------------------------------------------------------------
 
