@@ -241,13 +241,14 @@ class GbairServicer(gbair_pb2_grpc.GbairServicer):
     @_status_errors
     async def ExplainExample(self, request, context):
         caller = self._caller(context)
-        job = await self.reader.job(caller.tenant, _id("job_id", request.job_id))
-        example_id = _id("example_id", request.example_id)
-        top = request.top or 10
-        if not 1 <= top <= MAX_TOP:
-            raise InvalidArgument("top", f"must be between 1 and {MAX_TOP}")
-        round_index = request.round if request.HasField("round") else None
+        # The cap is checked before any other work, so a client retrying at the cap costs little.
         with self.heavy_calls.hold(caller.tenant):
+            job = await self.reader.job(caller.tenant, _id("job_id", request.job_id))
+            example_id = _id("example_id", request.example_id)
+            top = request.top or 10
+            if not 1 <= top <= MAX_TOP:
+                raise InvalidArgument("top", f"must be between 1 and {MAX_TOP}")
+            round_index = request.round if request.HasField("round") else None
             explained = await self._heavy(
                 results.explain, self.store, self.settings, self.round_models, job, example_id, round_index, top
             )
@@ -262,8 +263,8 @@ class GbairServicer(gbair_pb2_grpc.GbairServicer):
     @_status_errors
     async def ExportCleanedDataset(self, request, context):
         caller = self._caller(context)
-        job = await self.reader.job(caller.tenant, _id("job_id", request.job_id))
         with self.heavy_calls.hold(caller.tenant):
+            job = await self.reader.job(caller.tenant, _id("job_id", request.job_id))
             path = await self._heavy(results.export_cleaned, self.store, self.settings, job)
             try:
                 async for chunk in _file_chunks(path, path.name):
@@ -274,8 +275,8 @@ class GbairServicer(gbair_pb2_grpc.GbairServicer):
     @_status_errors
     async def ExportAdapter(self, request, context):
         caller = self._caller(context)
-        job = await self.reader.job(caller.tenant, _id("job_id", request.job_id))
         with self.heavy_calls.hold(caller.tenant):
+            job = await self.reader.job(caller.tenant, _id("job_id", request.job_id))
             folder, files = await self._heavy(results.adapter_files, self.settings, job)
             for path in files:
                 async for chunk in _file_chunks(path, path.relative_to(folder).as_posix()):

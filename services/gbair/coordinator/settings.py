@@ -49,7 +49,10 @@ class CoordinatorSettings(BaseModel):
         2, ge=1,
         description="ExplainExample and export calls one tenant may run at once, whatever its tokens' scope; more are refused.",
     )
-    heavy_workers: int = Field(2, ge=1, le=64, description="Threads for model work and exports, shared by all tenants.")
+    heavy_workers: int = Field(
+        1, ge=1, le=64,
+        description="Threads for model work and exports, shared by all tenants; each takes a core from the calls and jobs.",
+    )
     explain_cache_rounds: int = Field(
         4, ge=1, description="Rounds whose model and training gradients are kept in memory for ExplainExample."
     )
