@@ -9,12 +9,13 @@ PAUSE_S, in three phases:
 - idle: nothing else runs;
 - streams: tenant a holds `--streams` WatchJob streams on a job that trains meanwhile;
 - loaded: the same, plus `--explainers` callers of tenant a, each calling ExplainExample on the
-  reference job over and over (a refused call, RESOURCE_EXHAUSTED, is retried after RETRY_S).
+  reference job over and over, the callers spread over its rounds (a refused call, RESOURCE_EXHAUSTED,
+  is retried after RETRY_S; any other error ends that caller and is reported).
 
 The streams and explain callers run in a second process, so the prober's own client is not slowed by
 theirs. Then the streamed job is cancelled and each stream should end with that last event. Last, the
-Redis kill: tenant a submits the reference job's spec again, redis-server is SIGKILLed once the job's
-first round is recorded and started again RESTART_AFTER_S later; recovery is the time from Redis being
+Redis kill: tenant a submits the reference job's spec again, redis-server is SIGKILLed halfway through
+the time the reference job took and started again RESTART_AFTER_S later; recovery is the time from Redis being
 back to the job's next event, and the job counts as recovered when it succeeds with the reference
 job's report (timings aside) and every job and data set is still listed.
 
@@ -35,6 +36,7 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -75,6 +77,7 @@ class LoadPlan:
     stream_job_id: str
     streams: int
     explain_job_id: str
+    explain_rounds: int
     explain_examples: list[str]
     explainers: int
     timeout_s: float
@@ -206,7 +209,7 @@ async def _load(plan: LoadPlan, control: Connection) -> None:
         errors: list[str] = []
 
         async def explain(k: int) -> None:
-            round_index = k % 2
+            round_index = k % plan.explain_rounds
             example = plan.explain_examples[k % len(plan.explain_examples)]
             request = pb.ExplainExampleRequest(job_id=plan.explain_job_id, example_id=example, top=5, round=round_index)
             while not stopping.is_set():
@@ -253,10 +256,18 @@ def comparable(report_json: str) -> dict:
     return report
 
 
+def run_seconds(job: pb.Job) -> float:
+    return (datetime.fromisoformat(job.updated_at) - datetime.fromisoformat(job.created_at)).total_seconds()
+
+
 def redis_restart(server: RedisServer, a: GbairClient, reference: pb.Job, dataset_id: str, timeout_s: float) -> dict:
     listed_before = (sorted(j.job_id for j in a.list_jobs()), sorted(d.dataset_id for d in a.list_datasets()))
     job = a.submit(pb.JobSpec(dataset_id=dataset_id, corrupt=0.25, seed=1))
-    wait_for(a, job.job_id, lambda j: len(j.rounds) >= 1 or j.status in TERMINAL, timeout_s)
+    wait_for(a, job.job_id, lambda j: j.status != pb.QUEUED, timeout_s)
+    # Mid-job: halfway through the time the same job took uninterrupted.
+    time.sleep(run_seconds(reference) / 2)
+    if a.get_job(job.job_id).status in TERMINAL:
+        raise RuntimeError(f"job {job.job_id} ended before the Redis kill; the kill would test nothing")
     direct = redis.Redis.from_url(server.url, decode_responses=True)
     events_key = Store(direct, PREFIX).events_key(job.job_id)
     server.kill()
@@ -376,7 +387,7 @@ def run(args, state: Path, probe_calls: int, train_size: int, console: Console) 
             phases = {"idle": probe(b, job_b.job_id, probe_calls)}
             streamed = a.submit(pb.JobSpec(dataset_id=dataset_a.dataset_id, epochs=1000, rounds=1))
             plan = LoadPlan(
-                coordinator.target, TOKEN_A, streamed.job_id, args.streams, reference.job_id,
+                coordinator.target, TOKEN_A, streamed.job_id, args.streams, reference.job_id, len(reference.rounds),
                 [f"v{i}" for i in range(8)], args.explainers, args.timeout,
             )
             control, child_end = multiprocessing.get_context("spawn").Pipe()
