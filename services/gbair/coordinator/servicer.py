@@ -10,6 +10,7 @@ writes) runs on the default thread pool."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import logging
@@ -193,8 +194,10 @@ class GbairServicer(gbair_pb2_grpc.GbairServicer):
         job_id = _id("job_id", request.job_id)
         await self.reader.job(caller.tenant, job_id)
         with self.streams.hold(caller.tenant):
-            async for event in self.feeds.events(job_id):
-                yield messages.event(job_id, event)
+            # Closed here, not when collected, so a stream the client drops leaves its job's reader at once.
+            async with contextlib.aclosing(self.feeds.events(job_id)) as events:
+                async for event in events:
+                    yield messages.event(job_id, event)
 
     # --- review ------------------------------------------------------------------------------------
 

@@ -20,10 +20,6 @@ class JobFeeds:
         self.reader = reader
         self._feeds: dict[str, _Feed] = {}
 
-    @property
-    def watched_jobs(self) -> int:
-        return len(self._feeds)
-
     async def events(self, job_id: str) -> AsyncIterator[JobEvent]:
         """The job's events from its first, ending after a terminal one. The caller checks who may watch."""
         feed = self._feeds.get(job_id)
