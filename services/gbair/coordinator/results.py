@@ -8,15 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gbair.core.data import TextDataset, write_dataset
-from gbair.core.influence import Explanation, explain_example
-from gbair.core.model.inputs import encode
-from gbair.core.model.pet import PetClassifier
-from gbair.core.recovery_state import RecoveryState, TrainedRound
+from gbair.core.influence import Explanation
+from gbair.core.recovery_state import RecoveryState
 from gbair.coordinator.errors import FailedPrecondition, InvalidArgument, NotFound
-from gbair.coordinator.jobs import adapter_folder, job_data, trained_round_path
+from gbair.coordinator.jobs import adapter_folder, job_data
 from gbair.coordinator.records import JobRecord, JobStatus
 from gbair.coordinator.retention import require_job_folder
 from gbair.coordinator.review import reviewed_train_set
+from gbair.coordinator.round_models import RoundModels
 from gbair.coordinator.settings import CoordinatorSettings
 from gbair.coordinator.store import Store
 
@@ -35,14 +34,16 @@ def finished_rounds(job: JobRecord) -> RecoveryState:
     return job.state
 
 
-def explain(store: Store, settings: CoordinatorSettings, job: JobRecord, example_id: str, round_index: int | None, top: int) -> ExplainedExample:
+def explain(
+    store: Store, settings: CoordinatorSettings, models: RoundModels, job: JobRecord, example_id: str, round_index: int | None, top: int
+) -> ExplainedExample:
     state = finished_rounds(job)
     require_job_folder(settings, job)
     round_index = state.best_round if round_index is None else round_index
     if not 0 <= round_index < len(state.rounds):
         raise InvalidArgument("round", f"job '{job.job_id}' has rounds 0 to {len(state.rounds) - 1}")
-    data = job_data(store, settings, job)
-    splits = data.splits
+    model = models.get(store, settings, job, round_index)
+    splits = model.data.splits
     example = next(
         (dataset.subset(dataset.positions([example_id]))
          for dataset in (splits.train, splits.validation, splits.test) if dataset is not None and example_id in dataset.ids),
@@ -50,15 +51,7 @@ def explain(store: Store, settings: CoordinatorSettings, job: JobRecord, example
     )
     if example is None:
         raise NotFound(f"no example '{example_id}' in the training, validation or test data of job '{job.job_id}'")
-    trained = TrainedRound.load(trained_round_path(settings, job.job_id, round_index))
-    config = data.config
-    classifier = PetClassifier.build(config.model, splits.label_names, seed=config.train.seed)
-    train_set = state.train_set(splits.train, config.recovery.action, round_index)
-    explanation = explain_example(
-        classifier, trained.training.checkpoints, encode(classifier, train_set), encode(classifier, example),
-        top=top, batch_size=config.influence.batch_size,
-    )
-    return ExplainedExample(explanation, round_index, train_set)
+    return ExplainedExample(model.explain(example, top), round_index, model.train_set)
 
 
 def export_cleaned(store: Store, settings: CoordinatorSettings, job: JobRecord) -> Path:

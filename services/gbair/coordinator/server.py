@@ -17,6 +17,7 @@ from gbair.coordinator.auth import BearerTokenInterceptor, Tokens
 from gbair.coordinator.backends import Backends
 from gbair.coordinator.embedded_redis import EmbeddedRedis
 from gbair.coordinator.jobs import JobRunner
+from gbair.coordinator.reader import AsyncReader
 from gbair.coordinator.retention import start_cleaning
 from gbair.coordinator.scheduler import Scheduler
 from gbair.coordinator.servicer import GbairServicer
@@ -44,12 +45,14 @@ async def serve(settings: CoordinatorSettings) -> None:
     tokens = Tokens(settings.tokens)
     server = grpc.aio.server(
         interceptors=[BearerTokenInterceptor(tokens)],
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
         options=[
             ("grpc.max_receive_message_length", settings.max_request_bytes),
             ("grpc.max_send_message_length", settings.max_request_bytes),
         ],
     )
-    gbair_pb2_grpc.add_GbairServicer_to_server(GbairServicer(settings, store, tokens), server)
+    servicer = GbairServicer(settings, store, AsyncReader(redis_url, store), tokens)
+    gbair_pb2_grpc.add_GbairServicer_to_server(servicer, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
@@ -79,6 +82,7 @@ async def serve(settings: CoordinatorSettings) -> None:
         await health_servicer.enter_graceful_shutdown()
         await server.stop(GRACE_S)
         await scheduler.stop()
+        await servicer.close()
         store.redis.close()
         backends.close()
         if embedded is not None:

@@ -1,14 +1,22 @@
 """The gRPC handlers: each checks who calls, turns the request into calls on the store, the uploads,
-the review and the results, and the answers back into messages. Blocking work runs in threads."""
+the review and the results, and the answers back into messages.
+
+So that no tenant's load delays another's cheap calls: reads and WatchJob streams go to Redis on the
+event loop, holding no thread (one Redis reader per watched job); model work and exports, the heavy
+calls, run on their own bounded threads, and each tenant may hold only so many streams and heavy calls
+at once (the same quota for its read-only and its write tokens); the remaining blocking work (uploads,
+writes) runs on the default thread pool."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import logging
 import shutil
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
@@ -18,16 +26,19 @@ from gbair.coordinator.auth import Caller, Tokens
 from gbair.coordinator.datasets import DatasetUpload, load_dataset
 from gbair.coordinator.jobs import job_data
 from gbair.coordinator.errors import InvalidArgument, ServiceError
+from gbair.coordinator.limits import TenantSlots
+from gbair.coordinator.reader import AsyncReader
 from gbair.coordinator.retention import remove_job_folder
 from gbair.coordinator.review import check_decisions, suspects
+from gbair.coordinator.round_models import RoundModels
 from gbair.coordinator.settings import CoordinatorSettings
 from gbair.coordinator.store import Store
+from gbair.coordinator.watch import JobFeeds
 from gbair.v1 import gbair_pb2 as pb
 from gbair.v1 import gbair_pb2_grpc
 
 log = logging.getLogger(__name__)
 EXPORT_CHUNK_BYTES = 1024 * 1024
-WATCH_BLOCK_MS = 1000
 MAX_PAGE_SIZE = 1000
 MAX_TOP = 100
 MAX_ID_LENGTH = 128
@@ -70,10 +81,22 @@ def _id(field: str, value: str) -> str:
 
 
 class GbairServicer(gbair_pb2_grpc.GbairServicer):
-    def __init__(self, settings: CoordinatorSettings, store: Store, tokens: Tokens):
+    def __init__(self, settings: CoordinatorSettings, store: Store, reader: AsyncReader, tokens: Tokens):
         self.settings = settings
         self.store = store
+        self.reader = reader
         self.tokens = tokens
+        self.feeds = JobFeeds(reader)
+        self.round_models = RoundModels(settings.explain_cache_rounds)
+        self.streams = TenantSlots("WatchJob streams", settings.max_watch_streams_per_tenant, "max_watch_streams_per_tenant")
+        self.heavy_calls = TenantSlots(
+            "ExplainExample or export calls", settings.max_heavy_calls_per_tenant, "max_heavy_calls_per_tenant"
+        )
+        self._heavy_threads = ThreadPoolExecutor(settings.heavy_workers, thread_name_prefix="gbair-heavy")
+
+    async def close(self) -> None:
+        self._heavy_threads.shutdown(wait=False, cancel_futures=True)
+        await self.reader.close()
 
     def _caller(self, context) -> Caller:
         return self.tokens.caller(context.invocation_metadata())
@@ -81,6 +104,17 @@ class GbairServicer(gbair_pb2_grpc.GbairServicer):
     @staticmethod
     async def _call(function, *args):
         return await asyncio.to_thread(function, *args)
+
+    async def _heavy(self, function, *args):
+        """On the heavy threads. A caller that leaves drops work not yet started, and waits for work
+        already running, so the tenant's heavy-call slot stays taken until its thread is free."""
+        work = self._heavy_threads.submit(function, *args)
+        try:
+            return await asyncio.wrap_future(work)
+        except asyncio.CancelledError:
+            if not work.cancel():
+                await asyncio.wait([asyncio.wrap_future(work)])
+            raise
 
     # --- data sets ---------------------------------------------------------------------------------
 
@@ -127,7 +161,7 @@ class GbairServicer(gbair_pb2_grpc.GbairServicer):
     @_status_errors
     async def ListDatasets(self, request, context):
         caller = self._caller(context)
-        records = await self._call(self.store.datasets, caller.tenant)
+        records = await self.reader.datasets(caller.tenant)
         return pb.ListDatasetsResponse(datasets=[messages.dataset(r) for r in records])
 
     # --- jobs --------------------------------------------------------------------------------------
@@ -150,14 +184,14 @@ class GbairServicer(gbair_pb2_grpc.GbairServicer):
     @_status_errors
     async def GetJob(self, request, context):
         caller = self._caller(context)
-        return messages.job(await self._call(self.store.job, caller.tenant, _id("job_id", request.job_id)))
+        return messages.job(await self.reader.job(caller.tenant, _id("job_id", request.job_id)))
 
     @_status_errors
     async def ListJobs(self, request, context):
         caller = self._caller(context)
         page_size = _page_size(request.page_size)
         start = _page_offset(request.page_token)
-        jobs, total = await self._call(self.store.jobs_page, caller.tenant, start, page_size)
+        jobs, total = await self.reader.jobs_page(caller.tenant, start, page_size)
         following = start + page_size
         return pb.ListJobsResponse(
             # Reports stay out of the list (GetJob has them): many would not fit in one message.
@@ -176,23 +210,19 @@ class GbairServicer(gbair_pb2_grpc.GbairServicer):
     async def WatchJob(self, request, context):
         caller = self._caller(context)
         job_id = _id("job_id", request.job_id)
-        await self._call(self.store.job, caller.tenant, job_id)
-        after = "0"
-        while True:
-            events = await self._call(self.store.events, job_id, after, WATCH_BLOCK_MS)
-            for after, event in events:
-                yield messages.event(job_id, event)
-                if event.status.terminal:
-                    return
-            if not events and (await self._call(self.store.job, caller.tenant, job_id)).status.terminal:
-                return
+        await self.reader.job(caller.tenant, job_id)
+        with self.streams.hold(caller.tenant):
+            # Closed here, not when collected, so a stream the client drops leaves its job's reader at once.
+            async with contextlib.aclosing(self.feeds.events(job_id)) as events:
+                async for event in events:
+                    yield messages.event(job_id, event)
 
     # --- review ------------------------------------------------------------------------------------
 
     @_status_errors
     async def ListSuspects(self, request, context):
         caller = self._caller(context)
-        job = await self._call(self.store.job, caller.tenant, _id("job_id", request.job_id))
+        job = await self.reader.job(caller.tenant, _id("job_id", request.job_id))
         page_size = _page_size(request.page_size)
         start = _page_offset(request.page_token)
         rows = await self._call(self._suspects, job) if job.state else []
@@ -212,7 +242,7 @@ class GbairServicer(gbair_pb2_grpc.GbairServicer):
     async def ReviewSuspects(self, request, context):
         caller = self._caller(context)
         caller.require_write("review suspects")
-        job = await self._call(self.store.job, caller.tenant, _id("job_id", request.job_id))
+        job = await self.reader.job(caller.tenant, _id("job_id", request.job_id))
         if not request.decisions:
             raise InvalidArgument("decisions", "give at least one decision")
         decisions = []
@@ -230,13 +260,17 @@ class GbairServicer(gbair_pb2_grpc.GbairServicer):
     @_status_errors
     async def ExplainExample(self, request, context):
         caller = self._caller(context)
-        job = await self._call(self.store.job, caller.tenant, _id("job_id", request.job_id))
-        example_id = _id("example_id", request.example_id)
-        top = request.top or 10
-        if not 1 <= top <= MAX_TOP:
-            raise InvalidArgument("top", f"must be between 1 and {MAX_TOP}")
-        round_index = request.round if request.HasField("round") else None
-        explained = await self._call(results.explain, self.store, self.settings, job, example_id, round_index, top)
+        # The cap is checked before any other work, so a client retrying at the cap costs little.
+        with self.heavy_calls.hold(caller.tenant):
+            job = await self.reader.job(caller.tenant, _id("job_id", request.job_id))
+            example_id = _id("example_id", request.example_id)
+            top = request.top or 10
+            if not 1 <= top <= MAX_TOP:
+                raise InvalidArgument("top", f"must be between 1 and {MAX_TOP}")
+            round_index = request.round if request.HasField("round") else None
+            explained = await self._heavy(
+                results.explain, self.store, self.settings, self.round_models, job, example_id, round_index, top
+            )
         return pb.Explanation(
             example_id=example_id, round=explained.round,
             proponents=messages.influences(explained.explanation.proponents, explained.train_set),
@@ -248,22 +282,24 @@ class GbairServicer(gbair_pb2_grpc.GbairServicer):
     @_status_errors
     async def ExportCleanedDataset(self, request, context):
         caller = self._caller(context)
-        job = await self._call(self.store.job, caller.tenant, _id("job_id", request.job_id))
-        path = await self._call(results.export_cleaned, self.store, self.settings, job)
-        try:
-            async for chunk in _file_chunks(path, path.name):
-                yield chunk
-        finally:
-            shutil.rmtree(path.parent, ignore_errors=True)
+        with self.heavy_calls.hold(caller.tenant):
+            job = await self.reader.job(caller.tenant, _id("job_id", request.job_id))
+            path = await self._heavy(results.export_cleaned, self.store, self.settings, job)
+            try:
+                async for chunk in _file_chunks(path, path.name):
+                    yield chunk
+            finally:
+                shutil.rmtree(path.parent, ignore_errors=True)
 
     @_status_errors
     async def ExportAdapter(self, request, context):
         caller = self._caller(context)
-        job = await self._call(self.store.job, caller.tenant, _id("job_id", request.job_id))
-        folder, files = results.adapter_files(self.settings, job)
-        for path in files:
-            async for chunk in _file_chunks(path, path.relative_to(folder).as_posix()):
-                yield chunk
+        with self.heavy_calls.hold(caller.tenant):
+            job = await self.reader.job(caller.tenant, _id("job_id", request.job_id))
+            folder, files = await self._heavy(results.adapter_files, self.settings, job)
+            for path in files:
+                async for chunk in _file_chunks(path, path.relative_to(folder).as_posix()):
+                    yield chunk
 
     # --- deleting ----------------------------------------------------------------------------------
 

@@ -41,6 +41,21 @@ class CoordinatorSettings(BaseModel):
     max_upload_bytes: int = Field(256 * MiB, ge=1024, description="Largest data set upload, all files together.")
     max_queued_jobs: int = Field(20, ge=1, description="Queued or running jobs one tenant may have at once.")
     max_concurrent_jobs: int = Field(1, ge=1, le=64, description="Jobs running at once.")
+    max_concurrent_rpcs: int = Field(
+        1000, ge=1, description="Calls the gRPC server serves at once, open WatchJob streams included; more are refused."
+    )
+    max_watch_streams_per_tenant: int = Field(64, ge=1, description="WatchJob streams one tenant may hold open at once.")
+    max_heavy_calls_per_tenant: int = Field(
+        2, ge=1,
+        description="ExplainExample and export calls one tenant may run at once, whatever its tokens' scope; more are refused.",
+    )
+    heavy_workers: int = Field(
+        1, ge=1, le=64,
+        description="Threads for model work and exports, shared by all tenants; each takes a core from the calls and jobs.",
+    )
+    explain_cache_rounds: int = Field(
+        4, ge=1, description="Rounds whose model and training gradients are kept in memory for ExplainExample."
+    )
     torch_threads: int | None = Field(None, ge=1, description="torch intra-op threads; None keeps torch's default.")
     models: list[str] = Field([DEFAULT_MODEL], min_length=1, description="Models a job may name; the first is the default.")
     job_defaults: GbairConfig = Field(GbairConfig(), description="Settings a job spec does not override.")

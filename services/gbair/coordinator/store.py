@@ -44,14 +44,11 @@ class Store:
 
     # --- data sets ---------------------------------------------------------------------------------
 
-    def add_dataset(self, record: DatasetRecord) -> None:
-        with self.redis.pipeline() as pipe:
-            pipe.hset(self._key("dataset", record.dataset_id), "record", record.model_dump_json())
-            pipe.zadd(self._key("tenant", record.tenant, "datasets"), {record.dataset_id: time.time()})
-            pipe.execute()
-
     def dataset(self, tenant: str, dataset_id: str) -> DatasetRecord:
-        raw = self.redis.hget(self._key("dataset", dataset_id), "record")
+        return self.dataset_record(tenant, dataset_id, self.redis.hget(self._key("dataset", dataset_id), "record"))
+
+    @staticmethod
+    def dataset_record(tenant: str, dataset_id: str, raw: str | None) -> DatasetRecord:
         record = DatasetRecord.model_validate_json(raw) if raw else None
         # Another tenant's data set is reported exactly like a missing one.
         if record is None or record.tenant != tenant:
@@ -91,7 +88,10 @@ class Store:
 
     def job(self, tenant: str | None, job_id: str) -> JobRecord:
         """The job, if it belongs to `tenant` (None: the coordinator itself, any tenant)."""
-        fields = self.redis.hgetall(self._key("job", job_id))
+        return self.job_record(tenant, job_id, self.redis.hgetall(self._key("job", job_id)))
+
+    @staticmethod
+    def job_record(tenant: str | None, job_id: str, fields: dict[str, str]) -> JobRecord:
         if not fields:
             raise NotFound(f"no job '{job_id}'")
         meta = json.loads(fields["meta"])
@@ -111,9 +111,6 @@ class Store:
             cancel_requested=fields.get("cancel") == "1",
             report_json=fields.get("report", ""),
         )
-
-    def jobs(self, tenant: str) -> list[JobRecord]:
-        return [self.job(tenant, i) for i in self.redis.zrange(self._key("tenant", tenant, "jobs"), 0, -1)]
 
     # --- the queue and a job's steps ---------------------------------------------------------------
 
@@ -193,8 +190,29 @@ class Store:
 
     def events(self, job_id: str, after: str, block_ms: int) -> list[tuple[str, JobEvent]]:
         """Events after stream id `after` ('0' for all), waiting up to `block_ms` for the first."""
-        answer = self.redis.xread({self._key("job", job_id, "events"): after}, count=500, block=block_ms)
+        return self.event_entries(self.redis.xread({self._key("job", job_id, "events"): after}, count=500, block=block_ms))
+
+    @staticmethod
+    def event_entries(answer) -> list[tuple[str, JobEvent]]:
+        """An XREAD answer on one job's events as (stream id, event) pairs."""
         return [(event_id, JobEvent.model_validate_json(fields["event"])) for _, entries in answer for event_id, fields in entries]
+
+    # --- key names for the async reader (gbair.coordinator.reader), which reads without threads -----
+
+    def dataset_key(self, dataset_id: str) -> str:
+        return self._key("dataset", dataset_id)
+
+    def datasets_key(self, tenant: str) -> str:
+        return self._key("tenant", tenant, "datasets")
+
+    def job_key(self, job_id: str) -> str:
+        return self._key("job", job_id)
+
+    def jobs_key(self, tenant: str) -> str:
+        return self._key("tenant", tenant, "jobs")
+
+    def events_key(self, job_id: str) -> str:
+        return self._key("job", job_id, "events")
 
     # --- review ------------------------------------------------------------------------------------
 
@@ -207,12 +225,6 @@ class Store:
         return {i: ReviewDecision.model_validate_json(value) for i, value in raw.items()}
 
     # --- paging, limits, deleting ------------------------------------------------------------------
-
-    def jobs_page(self, tenant: str, start: int, count: int) -> tuple[list[JobRecord], int]:
-        """`count` of the tenant's jobs from position `start`, oldest first, and how many there are."""
-        jobs_key = self._key("tenant", tenant, "jobs")
-        ids = self.redis.zrange(jobs_key, start, start + count - 1)
-        return [self.job(tenant, i) for i in ids], self.redis.zcard(jobs_key)
 
     def check_dataset_limits(self, tenant: str, new_bytes: int, max_count: int, max_bytes: int, client=None) -> None:
         """ResourceExhausted where one more data set of `new_bytes` would pass the tenant's limits."""
@@ -229,7 +241,7 @@ class Store:
             )
 
     def add_dataset_within_limits(self, record: DatasetRecord, max_count: int, max_bytes: int) -> None:
-        """`add_dataset` where `check_dataset_limits` passes, checked and written in one transaction, so
+        """A data set recorded where `check_dataset_limits` passes, checked and written in one transaction, so
         that concurrent uploads cannot pass a limit together."""
         datasets_key = self._key("tenant", record.tenant, "datasets")
 

@@ -1,7 +1,7 @@
 """Influence of training examples in the PET parameter space: per-example gradients, TracIn statistics,
 suspicion scores, relabel suggestions and explanations."""
 
-from gbair.core.influence.explain import Explanation, Influence, explain_example
+from gbair.core.influence.explain import Explanation, Influence, TrainingGradients, explain_example
 from gbair.core.influence.gradients import per_example_gradients
 from gbair.core.influence.methods import (
     INFLUENCE_METHODS,
@@ -22,6 +22,7 @@ __all__ = [
     "Influence",
     "InfluenceStatistics",
     "QueryGradients",
+    "TrainingGradients",
     "explain_example",
     "per_example_gradients",
     "query_gradients",

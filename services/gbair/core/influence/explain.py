@@ -6,7 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gbair.core.influence.statistics import query_gradients, training_statistics
+import torch
+
+from gbair.core.influence.gradients import per_example_gradients
+from gbair.core.influence.statistics import query_gradients
 from gbair.core.model.inputs import EncodedSet
 from gbair.core.model.pet import PetClassifier
 from gbair.core.progress import Progress, no_progress
@@ -26,6 +29,62 @@ class Explanation:
     opponents: list[Influence]
 
 
+@dataclass(frozen=True)
+class TrainingGradients:
+    """Every training example's gradient at each checkpoint, kept so that explaining one more example
+    costs one gradient per checkpoint instead of a pass over the training set. Holds C x N x P numbers
+    (checkpoints, training examples, trainable parameters) in the classifier's dtype."""
+
+    train_ids: list[str]
+    gradients: torch.Tensor
+    """(C, N, P)"""
+    learning_rates: torch.Tensor
+    """(C,)"""
+
+    @classmethod
+    def compute(
+        cls,
+        classifier: PetClassifier,
+        checkpoints: Sequence[Checkpoint],
+        train: EncodedSet,
+        batch_size: int = 64,
+        progress: Progress = no_progress,
+    ) -> TrainingGradients:
+        dtype = classifier.prompt_embedding.weight.dtype
+        gradients = torch.empty(len(checkpoints), len(train), classifier.num_trainable, dtype=dtype)
+        done, total = 0, len(checkpoints) * len(train)
+        for c, checkpoint in enumerate(checkpoints):
+            classifier.load_pet_state(checkpoint.state)
+            for batch in train.batches(batch_size):
+                gradients[c, batch.positions] = per_example_gradients(classifier, batch)[0].cpu()
+                done += len(batch.positions)
+                progress("influence", done, total)
+        learning_rates = torch.tensor([c.learning_rate for c in checkpoints], dtype=torch.float64)
+        return cls(list(train.ids), gradients, learning_rates)
+
+    def explain(
+        self,
+        classifier: PetClassifier,
+        checkpoints: Sequence[Checkpoint],
+        example: EncodedSet,
+        top: int = 10,
+        batch_size: int = 64,
+    ) -> Explanation:
+        """`checkpoints` are the ones these gradients were computed at; this loads each into `classifier`."""
+        if len(example) != 1:
+            raise ValueError(f"explain one example at a time, got {len(example)}")
+        query = query_gradients(classifier, checkpoints, example, batch_size).gradients[:, 0]
+        dots = torch.einsum("cnp,cp->cn", self.gradients, query)
+        scores = (self.learning_rates.view(-1, 1).to(dots.dtype) * dots).sum(dim=0).tolist()
+        order = sorted(range(len(scores)), key=scores.__getitem__)
+        count = min(top, len(order))
+        return Explanation(
+            example_id=example.ids[0],
+            proponents=[Influence(self.train_ids[i], scores[i]) for i in reversed(order[-count:])],
+            opponents=[Influence(self.train_ids[i], scores[i]) for i in order[:count]],
+        )
+
+
 def explain_example(
     classifier: PetClassifier,
     checkpoints: Sequence[Checkpoint],
@@ -35,15 +94,5 @@ def explain_example(
     batch_size: int = 64,
     progress: Progress = no_progress,
 ) -> Explanation:
-    if len(example) != 1:
-        raise ValueError(f"explain one example at a time, got {len(example)}")
-    queries = query_gradients(classifier, checkpoints, example, batch_size)
-    stats = training_statistics(classifier, checkpoints, train, queries, batch_size, progress)
-    scores = stats.weighted(stats.dots[:, :, 0]).tolist()
-    order = sorted(range(len(scores)), key=scores.__getitem__)
-    count = min(top, len(order))
-    return Explanation(
-        example_id=example.ids[0],
-        proponents=[Influence(train.ids[i], scores[i]) for i in reversed(order[-count:])],
-        opponents=[Influence(train.ids[i], scores[i]) for i in order[:count]],
-    )
+    gradients = TrainingGradients.compute(classifier, checkpoints, train, batch_size, progress)
+    return gradients.explain(classifier, checkpoints, example, top, batch_size)
