@@ -13,6 +13,8 @@ from gbair.core.config import DEFAULT_MODEL, GbairConfig
 from gbair.distributed.config import RayConfig
 
 MiB = 1024 * 1024
+LEASE_TTL_S = 15.0
+REDIS_RETRIES = 5
 
 
 class TokenEntry(BaseModel):
@@ -42,11 +44,11 @@ class CoordinatorSettings(BaseModel):
     max_queued_jobs: int = Field(20, ge=1, description="Queued or running jobs one tenant may have at once.")
     max_concurrent_jobs: int = Field(1, ge=1, le=64, description="Jobs running at once.")
     lease_ttl_s: float = Field(
-        15.0, ge=1.0, le=3600.0,
+        LEASE_TTL_S, ge=1.0, le=3600.0,
         description="A running job's lease, renewed every third of it; a coordinator silent for this long loses its jobs to others.",
     )
     redis_retries: int = Field(
-        5, ge=0, le=20, description="Retries of one Redis command, with exponential backoff, before a call fails UNAVAILABLE.",
+        REDIS_RETRIES, ge=0, le=20, description="Retries of one Redis command, with exponential backoff, before a call fails UNAVAILABLE.",
     )
     torch_threads: int | None = Field(None, ge=1, description="torch intra-op threads; None keeps torch's default.")
     models: list[str] = Field([DEFAULT_MODEL], min_length=1, description="Models a job may name; the first is the default.")

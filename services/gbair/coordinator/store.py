@@ -30,6 +30,7 @@ from redis.retry import Retry
 from gbair.core.recovery_state import RecoveryState
 from gbair.coordinator.errors import FailedPrecondition, InvalidArgument, LeaseLost, NotFound, ResourceExhausted
 from gbair.coordinator.records import DatasetRecord, JobEvent, JobRecord, JobStatus, ReviewDecision, now
+from gbair.coordinator.settings import LEASE_TTL_S, REDIS_RETRIES
 from gbair.coordinator.spec import JobSpec
 
 EVENTS_KEPT = 10_000
@@ -90,7 +91,7 @@ return 0
 
 
 class Store:
-    def __init__(self, client: redis.Redis, prefix: str, lease_ttl_s: float = 15.0):
+    def __init__(self, client: redis.Redis, prefix: str, lease_ttl_s: float = LEASE_TTL_S):
         self.redis = client
         self.prefix = prefix
         self.owner = secrets.token_hex(8)
@@ -103,7 +104,7 @@ class Store:
         self._release_lease = client.register_script(_RELEASE_LEASE)
 
     @classmethod
-    def connect(cls, url: str, prefix: str, lease_ttl_s: float = 15.0, retries: int = 5) -> Store:
+    def connect(cls, url: str, prefix: str, lease_ttl_s: float = LEASE_TTL_S, retries: int = REDIS_RETRIES) -> Store:
         """A client that retries a command through short outages (connection lost, timeout, Redis still
         loading its data) with exponential backoff; longer ones reach the caller as REDIS_UNREACHABLE."""
         client = redis.Redis.from_url(
