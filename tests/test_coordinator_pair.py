@@ -12,6 +12,7 @@ import pytest
 
 from gbair.client import GbairClient
 from gbair.coordinator.local import LocalCoordinator
+from gbair.coordinator.records import JobStatus
 from gbair.coordinator.store import Store
 from gbair.v1 import gbair_pb2 as pb
 from labeled_files import write_dataset_files
@@ -77,21 +78,38 @@ def test_no_job_runs_on_two_coordinators(pair):
         ]
         killed_id = coordinator_id(first)
         killed_job = _kill_mid_job(first, killed_id, job_ids, store)
-        # Started again while the second runs jobs: its start-up must take back only the expired lease.
+        # A job that runs until cancelled, on the second coordinator (the only one left): the first,
+        # started again meanwhile, must leave it alone at start-up and at its heartbeats.
+        endless_id = client.submit(pb.JobSpec(dataset_id=dataset.dataset_id, epochs=1000), request_id="endless").job_id
+        _wait_until_started(endless_id, store)
         first.restart()
+        time.sleep(2 * LEASE_TTL_S)
+        endless = [event for _, event in store.events(endless_id, "0", 1)]
+        client.cancel(endless_id)
         events = {job_id: list(client.watch(job_id)) for job_id in job_ids}
         statuses = {job_id: client.get_job(job_id).status for job_id in job_ids}
 
+    assert markers(endless) == [("started", coordinator_id(second))], "a running job was taken from a live coordinator"
+    assert endless[-1].status == JobStatus.RUNNING
     assert set(statuses.values()) == {pb.SUCCEEDED}, statuses
     for job_id, job_events in events.items():
         assert [e.phase for e in job_events].count("started") == 1, job_id
         assert [e.round for e in job_events if e.phase == "round"] == [0, 1], f"job {job_id} recorded a round twice"
     ran_on = {job_id: [owner for _, owner in markers(job_events)] for job_id, job_events in events.items()}
-    assert ran_on[killed_job][0] == killed_id and ran_on[killed_job][-1] != killed_id, ran_on
+    # The watcher of the killed job saw it start on the killed coordinator and resume on another.
+    assert markers(events[killed_job])[0] == ("started", killed_id), ran_on
+    assert markers(events[killed_job])[-1][0] == "resumed" and ran_on[killed_job][-1] != killed_id, ran_on
     assert len({owner for owners in ran_on.values() for owner in owners}) >= 2, ran_on
     for job_id, owners in ran_on.items():
         if job_id != killed_job:
             assert len(set(owners)) == 1, f"job {job_id} moved between live coordinators: {ran_on}"
+
+
+def _wait_until_started(job_id: str, store: Store) -> None:
+    deadline = time.monotonic() + KILL_TIMEOUT_S
+    while not markers([event for _, event in store.events(job_id, "0", 1)]):
+        assert time.monotonic() < deadline, f"job {job_id} did not start"
+        time.sleep(0.1)
 
 
 def _kill_mid_job(coordinator: LocalCoordinator, its_id: str, job_ids: list[str], store: Store) -> str:

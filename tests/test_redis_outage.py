@@ -17,6 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from gbair.client import GbairClient
 from gbair.coordinator.embedded_redis import redis_server_binary
 from gbair.coordinator.local import LocalCoordinator, free_port
+from gbair.coordinator.server import without_password
 from gbair.v1 import gbair_pb2 as pb
 from labeled_files import write_dataset_files
 from test_resume import _watch_until, _without_timings
@@ -27,7 +28,10 @@ HEALTH_TIMEOUT_S = 15.0
 
 class PersistentRedis:
     """A redis-server that keeps every acknowledged write in its append-only file (fsync always), so a
-    SIGKILL loses nothing and a restart on the same port and folder comes back with the same data."""
+    SIGKILL loses nothing and a restart on the same port and folder comes back with the same data.
+    It needs a password, which the coordinator's log must not show."""
+
+    PASSWORD = "outage-test-password"
 
     def __init__(self, folder: Path):
         self.folder = folder
@@ -36,17 +40,20 @@ class PersistentRedis:
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://:{self.PASSWORD}@127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, password=self.PASSWORD)
 
     def start(self) -> PersistentRedis:
         self.process = subprocess.Popen(
             [
                 redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
-                "--appendonly", "yes", "--appendfsync", "always", "--save", "",
+                "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--requirepass", self.PASSWORD,
             ],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        client = redis.Redis(port=self.port)
+        client = self.client()
         deadline = time.monotonic() + 10
         while True:
             try:
@@ -122,10 +129,17 @@ def test_redis_killed_and_restarted_mid_job(tmp_path, persistent_redis, tiny_mod
         assert coordinator.process.pid == pid and coordinator.process.poll() is None, "the coordinator restarted"
         log = coordinator.log_path.read_text()
         # Stream ids start with Redis's clock in ms: the job ended after Redis came back, not before it died.
-        [(last_event_id, _)] = redis.Redis(port=persistent_redis.port).xrevrange(f"{settings['redis_prefix']}:job:{job_id}:events", count=1)
+        [(last_event_id, _)] = persistent_redis.client().xrevrange(f"{settings['redis_prefix']}:job:{job_id}:events", count=1)
         assert int(last_event_id.split(b"-")[0]) >= back_ms
 
     assert uninterrupted.status == pb.SUCCEEDED, uninterrupted.error
     assert _without_timings(survived.report_json) == _without_timings(uninterrupted.report_json)
     assert [e.round for e in events if e.phase == "round"] == [0, 1], "a finished round was recorded twice"
     assert log.count("Redis is unreachable") == 1 and log.count("Redis is reachable again") == 1, log
+    assert PersistentRedis.PASSWORD not in log
+
+
+def test_redis_url_is_logged_without_its_password():
+    assert without_password("redis://:s3cret@db:6379/0") == "redis://:***@db:6379/0"
+    assert without_password("rediss://app:s3cret@db/1?password=other") == "rediss://app:***@db/1?password=***"
+    assert without_password("unix:///state/redis/redis.sock") == "unix:///state/redis/redis.sock"
