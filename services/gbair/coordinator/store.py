@@ -15,6 +15,7 @@ Keys (all under the configured prefix P):
 
 Writes that must happen together are Lua scripts (Redis runs a script whole, and its AOF holds it as
 one MULTI/EXEC block, which a truncated file drops whole) or transactions fenced by the job's lease.
+The scripts build lease keys from job ids, so the store needs one Redis server, not a Redis Cluster.
 """
 
 from __future__ import annotations
