@@ -9,11 +9,10 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 
+import redis
 import redis.asyncio
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-
-from gbair.coordinator.errors import REDIS_UNREACHABLE
 
 log = logging.getLogger(__name__)
 PROBE_INTERVAL_S = 1.0
@@ -38,7 +37,7 @@ class RedisWatchdog:
         while True:
             try:
                 await self._probe.ping()
-            except REDIS_UNREACHABLE as error:
+            except (redis.RedisError, OSError) as error:  # any failure of a ping means Redis cannot serve
                 await self._unreachable(error)
             else:
                 await self._answered()
