@@ -44,7 +44,7 @@ class CoordinatorSettings(BaseModel):
     max_queued_jobs: int = Field(20, ge=1, description="Queued or running jobs one tenant may have at once.")
     max_concurrent_jobs: int = Field(1, ge=1, le=64, description="Jobs running at once.")
     lease_ttl_s: float = Field(
-        LEASE_TTL_S, ge=1.0, le=3600.0,
+        LEASE_TTL_S, ge=1.0, le=3600.0, allow_inf_nan=False,
         description="A running job's lease, renewed every third of it; a coordinator silent for this long loses its jobs to others.",
     )
     redis_retries: int = Field(
