@@ -103,7 +103,7 @@ def test_events_use_only_the_phases_the_readme_lists(succeeded):
     (bullet,) = re.findall(r"^- \*\*Job events\*\*.*?(?=^- )", README.read_text(), flags=re.M | re.S)
     documented = set(re.findall(r"`([a-z]+)`", bullet))
     assert {e.phase for e in events} <= documented
-    assert {"queued", "started", "train", "trained", "round", "succeeded", "failed", "cancelled"} <= documented
+    assert {"queued", "started", "train", "trained", "round", "succeeded", "failed", "cancelled", "resumed"} <= documented
 
 
 def test_a_job_and_its_data_set_are_deleted_only_once_no_job_runs_on_them(coordinator, client, files, succeeded):

@@ -29,7 +29,8 @@ def _without_timings(report_json: str) -> dict:
 
 def test_sigkill_mid_job_resumes_without_repeating_a_round(tmp_path, redis_url, tiny_model_dir):
     files = write_dataset_files(tmp_path / "data", train=120, validation=24, test=8)
-    settings = coordinator_settings(redis_url, tiny_model_dir, job_defaults={
+    # The restarted coordinator takes the job back once the killed one's lease has expired.
+    settings = coordinator_settings(redis_url, tiny_model_dir, lease_ttl_s=3.0, job_defaults={
         "model": {"num_virtual_tokens": 4, "max_length": 32},
         "train": {"epochs": 3, "batch_size": 8, "learning_rate": 0.03},
         "recovery": {"rounds": 2, "budget": 10, "patience": 5},

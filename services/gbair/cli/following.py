@@ -21,7 +21,7 @@ def follow(client: GbairClient, job_id: str, console: Console) -> pb.Job:
             elif event.phase == "round":
                 m = event.metrics
                 console.print(f"round {m.round}: train {m.train_size}, val {m.val_accuracy:.4f}, flagged {m.flagged}")
-            elif event.phase in ("queued", "started", "succeeded", "failed", "cancelled"):
+            elif event.phase in ("queued", "started", "resumed", "succeeded", "failed", "cancelled"):
                 console.print(f"job {job_id}: {event.phase}" + (f" ({event.message})" if event.message else ""))
     job = client.get_job(job_id)
     if job.report_json:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import grpc
+import redis
 
 
 class ServiceError(Exception):
@@ -39,3 +40,12 @@ class PermissionDenied(ServiceError):
 
 class ResourceExhausted(ServiceError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+REDIS_UNREACHABLE = (redis.ConnectionError, redis.TimeoutError)
+"""What Redis raises while it is down, restarting or still loading its data (BusyLoadingError is a
+ConnectionError): the call may succeed later, so callers see UNAVAILABLE and jobs wait."""
+
+
+class LeaseLost(Exception):
+    """Another coordinator took over this job after this one's lease expired: stop without writing."""

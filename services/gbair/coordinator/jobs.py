@@ -1,6 +1,8 @@
 """Running one job round by round, saving each step so that a restarted coordinator goes on from the
 last one finished: a trained round is saved to the job folder before it is scored, and a scored round
-is recorded in Redis before the next one starts."""
+is recorded in Redis before the next one starts. A Redis outage does not end a job: progress events
+are skipped while Redis is away, and a step that cannot be recorded waits for Redis and goes on from
+the last step recorded, in the same thread."""
 
 from __future__ import annotations
 
@@ -19,8 +21,9 @@ from gbair.core.recovery_state import TrainedRound
 from gbair.coordinator.backends import Backends
 from gbair.coordinator.checkpoint_cleanup import remove_copies_in_storage
 from gbair.coordinator.datasets import load_dataset
-from gbair.coordinator.errors import ServiceError
+from gbair.coordinator.errors import REDIS_UNREACHABLE, LeaseLost, ServiceError
 from gbair.coordinator.records import JobEvent, JobRecord, JobStatus
+from gbair.coordinator.redis_health import RedisWatchdog
 from gbair.coordinator.settings import CoordinatorSettings
 from gbair.coordinator.store import Store
 
@@ -74,18 +77,41 @@ def adapter_folder(settings: CoordinatorSettings, job_id: str) -> Path:
 
 
 class JobRunner:
-    def __init__(self, store: Store, settings: CoordinatorSettings, stopping: threading.Event, backends: Backends):
+    def __init__(
+        self, store: Store, settings: CoordinatorSettings, stopping: threading.Event, backends: Backends,
+        redis_watchdog: RedisWatchdog,
+    ):
         self.store = store
         self.settings = settings
         self.stopping = stopping
         self.backends = backends
+        self.redis_watchdog = redis_watchdog
 
-    def run(self, job_id: str) -> None:
+    def run(self, job_id: str, lease_lost: threading.Event) -> None:
+        """Run the job this coordinator has leased until it ends, the lease is lost (`lease_lost`, set
+        by the scheduler's heartbeats) or the coordinator stops; Redis outages are waited out."""
+        while True:
+            try:
+                self._settle(job_id, lease_lost)
+                return
+            except REDIS_UNREACHABLE as error:
+                log.warning("job %s waits for Redis (%s)", job_id, type(error).__name__)
+                if not self.redis_watchdog.wait_until_reachable(self.stopping):
+                    return
+            except LeaseLost:
+                log.warning("job %s: its lease was lost, another coordinator may run it; stopping here", job_id)
+                return
+
+    def _settle(self, job_id: str, lease_lost: threading.Event) -> None:
+        """Run the job and record how it ended; Redis errors and a lost lease go to the caller."""
         try:
-            self._run(job_id)
+            self._run(job_id, lease_lost)
+        except (*REDIS_UNREACHABLE, LeaseLost):
+            raise
         except JobCancelled:
             self.store.finish(job_id, JobStatus.CANCELLED, "cancelled by request")
         except CoordinatorStopping:
+            self.store.release_lease(job_id)
             log.info("job %s paused for shutdown; it resumes at the next start", job_id)
         except ServiceError as error:
             self.store.finish(job_id, JobStatus.FAILED, error.message)
@@ -93,13 +119,18 @@ class JobRunner:
             log.exception("job %s failed", job_id)
             self.store.finish(job_id, JobStatus.FAILED, f"{type(error).__name__}: {error}")
 
-    def _run(self, job_id: str) -> None:
+    def _run(self, job_id: str, lease_lost: threading.Event) -> None:
         job = self.store.job(None, job_id)
         if job.status.terminal:
             return
-        self._check(job_id)
+        self._check(job_id, lease_lost)
         if job.status == JobStatus.QUEUED:
             self.store.mark_running(job_id)
+        else:
+            self.store.add_event(job_id, JobEvent(
+                status=JobStatus.RUNNING, phase="resumed", round=job.state.next_round if job.state else 0,
+                message=f"from the last step recorded, on coordinator {self.store.owner}",
+            ))
         data = job_data(self.store, self.settings, job)
         recovery = Recovery(data.splits, data.config, backend=self.backends.for_job(data.config))
         job_folder(self.settings, job_id).mkdir(parents=True, exist_ok=True)
@@ -107,14 +138,14 @@ class JobRunner:
         pending = job.trained_round
         while not state.finished:
             round_index = state.next_round
-            progress = _JobProgress(self, job_id, round_index)
+            progress = _JobProgress(self, job_id, round_index, lease_lost)
             path = trained_round_path(self.settings, job_id, round_index)
             if pending == round_index and path.is_file():
                 trained = TrainedRound.load(path)
             else:
                 trained = recovery.train_round(state, progress).save_to(path)
                 self.store.record_trained(job_id, round_index)
-            self._check(job_id)
+            self._check(job_id, lease_lost)
             state = recovery.finish_round(state, trained, progress)
             self.store.record_round(job_id, state)
             remove_copies_in_storage(trained)
@@ -124,21 +155,29 @@ class JobRunner:
         write_artifacts(outcome, recovery.classifier, data.splits, job_folder(self.settings, job_id) / "result")
         self.store.finish(job_id, JobStatus.SUCCEEDED, report_json=outcome.report.model_dump_json())
 
-    def _check(self, job_id: str) -> None:
-        if self.stopping.is_set():
-            raise CoordinatorStopping
+    def _check(self, job_id: str, lease_lost: threading.Event) -> None:
+        self._check_here(job_id, lease_lost)
         if self.store.cancel_requested(job_id):
             raise JobCancelled
+
+    def _check_here(self, job_id: str, lease_lost: threading.Event) -> None:
+        """The checks that need no Redis."""
+        if self.stopping.is_set():
+            raise CoordinatorStopping
+        if lease_lost.is_set():
+            raise LeaseLost(job_id)
 
 
 class _JobProgress:
     """Core progress as job events, at most one per phase every EVENT_INTERVAL_S plus each phase's end;
-    also where a running job notices a cancel or a shutdown."""
+    also where a running job notices a cancel, a lost lease or a shutdown. While Redis is unreachable,
+    training goes on without events: only the steps recorded after it need Redis."""
 
-    def __init__(self, runner: JobRunner, job_id: str, round_index: int):
+    def __init__(self, runner: JobRunner, job_id: str, round_index: int, lease_lost: threading.Event):
         self.runner = runner
         self.job_id = job_id
         self.round = round_index
+        self.lease_lost = lease_lost
         self.last: dict[str, float] = {}
 
     def __call__(self, phase: str, done: int, total: int) -> None:
@@ -146,7 +185,13 @@ class _JobProgress:
         if done < total and now - self.last.get(phase, 0.0) < EVENT_INTERVAL_S:
             return
         self.last[phase] = now
-        self.runner.store.add_event(self.job_id, JobEvent(
-            status=JobStatus.RUNNING, phase=phase, round=self.round, fraction=done / total if total else 1.0,
-        ))
-        self.runner._check(self.job_id)
+        if not self.runner.redis_watchdog.reachable:
+            self.runner._check_here(self.job_id, self.lease_lost)
+            return
+        try:
+            self.runner.store.add_event(self.job_id, JobEvent(
+                status=JobStatus.RUNNING, phase=phase, round=self.round, fraction=done / total if total else 1.0,
+            ))
+            self.runner._check(self.job_id, self.lease_lost)
+        except REDIS_UNREACHABLE:
+            self.runner._check_here(self.job_id, self.lease_lost)

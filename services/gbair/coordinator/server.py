@@ -7,6 +7,7 @@ import asyncio
 import logging
 import signal
 import threading
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import grpc
 import torch
@@ -19,6 +20,7 @@ from gbair.coordinator.embedded_redis import EmbeddedRedis
 from gbair.coordinator.jobs import JobRunner
 from gbair.coordinator.reader import AsyncReader
 from gbair.coordinator.retention import start_cleaning
+from gbair.coordinator.redis_health import RedisWatchdog
 from gbair.coordinator.scheduler import Scheduler
 from gbair.coordinator.servicer import GbairServicer
 from gbair.coordinator.settings import CoordinatorSettings
@@ -41,7 +43,7 @@ async def serve(settings: CoordinatorSettings) -> None:
     if redis_url is None:
         embedded = EmbeddedRedis(settings.state_dir / "redis").start()
         redis_url = embedded.url
-    store = Store.connect(redis_url, settings.redis_prefix)
+    store = Store.connect(redis_url, settings.redis_prefix, settings.lease_ttl_s, settings.redis_retries)
     tokens = Tokens(settings.tokens)
     server = grpc.aio.server(
         interceptors=[BearerTokenInterceptor(tokens)],
@@ -64,13 +66,24 @@ async def serve(settings: CoordinatorSettings) -> None:
     if port == 0:
         raise RuntimeError(f"could not listen on {settings.listen}")
     backends = Backends(settings)
-    scheduler = Scheduler(JobRunner(store, settings, threading.Event(), backends), settings.max_concurrent_jobs)
+
+    async def report_health(redis_reachable: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if redis_reachable else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ("", SERVICE_NAME):
+            await health_servicer.set(name, status)
+
+    watchdog = RedisWatchdog(redis_url, report_health)
+    runner = JobRunner(store, settings, threading.Event(), backends, watchdog)
+    scheduler = Scheduler(runner, settings.max_concurrent_jobs, settings.lease_ttl_s)
     cleaning = await start_cleaning(store, settings)
     await server.start()
     await scheduler.start()
-    for name in ("", SERVICE_NAME):
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    log.info("gbair coordinator on %s (port %d, %s, redis %s)", settings.listen, port, "TLS" if settings.tls_cert else "plaintext", redis_url)
+    await report_health(True)
+    watching = asyncio.create_task(watchdog.watch())
+    log.info(
+        "gbair coordinator on %s (port %d, %s, redis %s, coordinator id %s)",
+        settings.listen, port, "TLS" if settings.tls_cert else "plaintext", without_password(redis_url), store.owner,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -82,8 +95,21 @@ async def serve(settings: CoordinatorSettings) -> None:
         await health_servicer.enter_graceful_shutdown()
         await server.stop(GRACE_S)
         await scheduler.stop()
+        watching.cancel()
+        await watchdog.close()
         await servicer.close()
         store.redis.close()
         backends.close()
         if embedded is not None:
             embedded.stop()
+
+
+def without_password(url: str) -> str:
+    """The URL for a log line: a password in it (user:password@ or ?password=) shows as ***."""
+    parts = urlsplit(url)
+    if parts.password is None and "password" not in dict(parse_qsl(parts.query)):
+        return url
+    if parts.password is not None:
+        parts = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1))
+    query = [(key, "***" if key == "password" else value) for key, value in parse_qsl(parts.query)]
+    return parts._replace(query=urlencode(query, safe="*")).geturl()

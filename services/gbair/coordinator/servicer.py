@@ -25,7 +25,7 @@ from gbair.coordinator import messages, results
 from gbair.coordinator.auth import Caller, Tokens
 from gbair.coordinator.datasets import DatasetUpload, load_dataset
 from gbair.coordinator.jobs import job_data
-from gbair.coordinator.errors import InvalidArgument, ServiceError
+from gbair.coordinator.errors import REDIS_UNREACHABLE, InvalidArgument, ServiceError
 from gbair.coordinator.limits import TenantSlots
 from gbair.coordinator.reader import AsyncReader
 from gbair.coordinator.retention import remove_job_folder
@@ -45,11 +45,14 @@ MAX_ID_LENGTH = 128
 
 
 def _status_errors(handler):
-    """ServiceErrors end the call with their status; anything else with INTERNAL, logged."""
+    """ServiceErrors end the call with their status, a Redis outage with UNAVAILABLE (the client may
+    retry); anything else with INTERNAL, logged."""
 
     async def abort(context, error: Exception):
         if isinstance(error, ServiceError):
             await context.abort(error.code, error.message)
+        if isinstance(error, REDIS_UNREACHABLE):
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the job store (Redis) is unreachable; retry later")
         log.exception("unexpected error in %s", handler.__name__)
         await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(error).__name__}")
 

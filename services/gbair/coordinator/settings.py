@@ -13,6 +13,8 @@ from gbair.core.config import DEFAULT_MODEL, GbairConfig
 from gbair.distributed.config import RayConfig
 
 MiB = 1024 * 1024
+LEASE_TTL_S = 15.0
+REDIS_RETRIES = 5
 
 
 class TokenEntry(BaseModel):
@@ -55,6 +57,13 @@ class CoordinatorSettings(BaseModel):
     )
     explain_cache_rounds: int = Field(
         4, ge=1, description="Rounds whose model and training gradients are kept in memory for ExplainExample."
+    )
+    lease_ttl_s: float = Field(
+        LEASE_TTL_S, ge=1.0, le=3600.0, allow_inf_nan=False,
+        description="A running job's lease, renewed every third of it; a coordinator silent for this long loses its jobs to others.",
+    )
+    redis_retries: int = Field(
+        REDIS_RETRIES, ge=0, le=20, description="Retries of one Redis command, with exponential backoff, before a call fails UNAVAILABLE.",
     )
     torch_threads: int | None = Field(None, ge=1, description="torch intra-op threads; None keeps torch's default.")
     models: list[str] = Field([DEFAULT_MODEL], min_length=1, description="Models a job may name; the first is the default.")

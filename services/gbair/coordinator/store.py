@@ -10,34 +10,114 @@ Keys (all under the configured prefix P):
   P:tenant:<t>:active            set of the tenant's queued or running jobs
   P:tenant:<t>:request:<rid>     the job id a client request id made (idempotent submit)
   P:queue                        list of queued job ids, next first
-  P:running                      list of jobs taken from the queue; put back at start-up after a crash
+  P:running                      list of jobs taken from the queue; put back when their lease expires
+  P:job:<id>:lease               the id of the coordinator running the job, with a TTL its heartbeats renew
+
+Writes that must happen together are Lua scripts (Redis runs a script whole, and its AOF holds it as
+one MULTI/EXEC block, which a truncated file drops whole) or transactions fenced by the job's lease.
+The scripts build lease keys from job ids, so the store needs one Redis server, not a Redis Cluster.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import time
 
 import redis
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.retry import Retry
 
 from gbair.core.recovery_state import RecoveryState
-from gbair.coordinator.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
+from gbair.coordinator.errors import FailedPrecondition, InvalidArgument, LeaseLost, NotFound, ResourceExhausted
 from gbair.coordinator.records import DatasetRecord, JobEvent, JobRecord, JobStatus, ReviewDecision, now
+from gbair.coordinator.settings import LEASE_TTL_S, REDIS_RETRIES
 from gbair.coordinator.spec import JobSpec
 
 EVENTS_KEPT = 10_000
+RETRY_BASE_S = 0.05
+RETRY_CAP_S = 1.0
+SOCKET_TIMEOUT_S = 10.0
+"""Longer than any blocking read (XREAD in WatchJob) and short enough that a hung Redis is noticed."""
+
+# Submit: the request id, the data set, the tenant's quota and the new job are checked and written in one
+# step, so a retry sees either nothing or the whole job, concurrent submits cannot pass the quota together,
+# and a data set deleted meanwhile (delete_dataset watches the active set) cannot get a job.
+_CREATE_JOB = """
+local existing = redis.call('GET', KEYS[1])
+if existing then return {'existing', existing} end
+if redis.call('EXISTS', KEYS[7]) == 0 then return {'no-dataset', ''} end
+if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[2]) then return {'full', ''} end
+redis.call('HSET', KEYS[3], 'meta', ARGV[3], 'status', ARGV[4], 'updated_at', ARGV[5])
+redis.call('ZADD', KEYS[4], ARGV[6], ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('RPUSH', KEYS[5], ARGV[1])
+redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[8], '*', 'event', ARGV[7])
+redis.call('SET', KEYS[1], ARGV[1])
+return {'created', ARGV[1]}
+"""
+# Taking a job and leasing it are one step: a job in the running list without a lease is abandoned.
+_CLAIM_NEXT = """
+local job = redis.call('LPOP', KEYS[1])
+if not job then return false end
+redis.call('RPUSH', KEYS[2], job)
+redis.call('SET', ARGV[1] .. job .. ':lease', ARGV[2], 'PX', ARGV[3])
+return job
+"""
+# Running jobs whose lease expired go back to the head of the queue, in the order they were taken.
+_REQUEUE_EXPIRED = """
+local running = redis.call('LRANGE', KEYS[1], 0, -1)
+local moved = {}
+for i = #running, 1, -1 do
+  local job = running[i]
+  if redis.call('EXISTS', ARGV[1] .. job .. ':lease') == 0 then
+    redis.call('LREM', KEYS[1], 1, job)
+    redis.call('LPUSH', KEYS[2], job)
+    table.insert(moved, job)
+  end
+end
+return moved
+"""
+# A lease that expired while Redis was away is taken again if no one requeued the job meanwhile.
+_RENEW_LEASE = """
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] or (not holder and redis.call('LPOS', KEYS[2], ARGV[3])) then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"""
+_RELEASE_LEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 
 class Store:
-    def __init__(self, client: redis.Redis, prefix: str):
+    def __init__(self, client: redis.Redis, prefix: str, lease_ttl_s: float = LEASE_TTL_S):
         self.redis = client
         self.prefix = prefix
+        self.owner = secrets.token_hex(8)
+        """This coordinator process, as its leases name it."""
+        self.lease_ttl_ms = int(lease_ttl_s * 1000)
+        self._create_job = client.register_script(_CREATE_JOB)
+        self._claim_next = client.register_script(_CLAIM_NEXT)
+        self._requeue_expired = client.register_script(_REQUEUE_EXPIRED)
+        self._renew_lease = client.register_script(_RENEW_LEASE)
+        self._release_lease = client.register_script(_RELEASE_LEASE)
 
     @classmethod
-    def connect(cls, url: str, prefix: str) -> Store:
-        client = redis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
+    def connect(cls, url: str, prefix: str, lease_ttl_s: float = LEASE_TTL_S, retries: int = REDIS_RETRIES) -> Store:
+        """A client that retries a command through short outages (connection lost, timeout, Redis still
+        loading its data) with exponential backoff; longer ones reach the caller as REDIS_UNREACHABLE."""
+        client = redis.Redis.from_url(
+            url, decode_responses=True, health_check_interval=30,
+            socket_timeout=SOCKET_TIMEOUT_S, socket_connect_timeout=SOCKET_TIMEOUT_S,
+            retry=Retry(ExponentialWithJitterBackoff(cap=RETRY_CAP_S, base=RETRY_BASE_S), retries),
+            retry_on_error=[redis.BusyLoadingError, redis.ConnectionError, redis.TimeoutError],
+        )
         client.ping()
-        return cls(client, prefix)
+        return cls(client, prefix, lease_ttl_s)
 
     def _key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
@@ -62,28 +142,34 @@ class Store:
     # --- jobs --------------------------------------------------------------------------------------
 
     def create_job(self, job_id: str, tenant: str, request_id: str, spec: JobSpec, max_active: int) -> tuple[JobRecord, bool]:
-        """Queue a new job, or return the job this request id already made (False: nothing new)."""
-        request_key = self._key("tenant", tenant, "request", request_id)
-        if not self.redis.set(request_key, job_id, nx=True):
-            existing = self.job(tenant, self.redis.get(request_key))
+        """Queue a new job, or return the job this request id already made (False: nothing new).
+
+        One Lua script checks the request id and the quota and writes the job with its request id, so a
+        coordinator killed at any point of a submit leaves either no trace or a whole job behind the
+        request id, and concurrent submits with one request id all get the one job."""
+        stamp = now()
+        meta = {"tenant": tenant, "request_id": request_id, "spec": spec.model_dump(), "created_at": stamp}
+        event = JobEvent(status=JobStatus.QUEUED, phase="queued")
+        outcome, existing_id = self._create_job(
+            keys=[
+                self._key("tenant", tenant, "request", request_id), self._key("tenant", tenant, "active"),
+                self._key("job", job_id), self._key("tenant", tenant, "jobs"), self._key("queue"),
+                self._key("job", job_id, "events"), self._key("dataset", spec.dataset_id),
+            ],
+            args=[
+                job_id, max_active, json.dumps(meta), JobStatus.QUEUED.value, stamp, time.time(),
+                event.model_dump_json(), EVENTS_KEPT,
+            ],
+        )
+        if outcome == "no-dataset":
+            raise NotFound(f"no data set '{spec.dataset_id}'")
+        if outcome == "full":
+            raise ResourceExhausted(f"tenant '{tenant}' already has {max_active} queued or running jobs; wait or cancel one")
+        if outcome == "existing":
+            existing = self.job(tenant, existing_id)
             if existing.spec != spec:
                 raise InvalidArgument("request_id", f"'{request_id}' was already used for job {existing.job_id} with a different spec")
             return existing, False
-        active_key = self._key("tenant", tenant, "active")
-        if self.redis.scard(active_key) >= max_active:
-            self.redis.delete(request_key)
-            raise ResourceExhausted(f"tenant '{tenant}' already has {max_active} queued or running jobs; wait or cancel one")
-        stamp = now()
-        meta = {"tenant": tenant, "request_id": request_id, "spec": spec.model_dump(), "created_at": stamp}
-        with self.redis.pipeline() as pipe:
-            pipe.hset(self._key("job", job_id), mapping={
-                "meta": json.dumps(meta), "status": JobStatus.QUEUED.value, "updated_at": stamp,
-            })
-            pipe.zadd(self._key("tenant", tenant, "jobs"), {job_id: time.time()})
-            pipe.sadd(active_key, job_id)
-            pipe.rpush(self._key("queue"), job_id)
-            self._event(pipe, job_id, JobEvent(status=JobStatus.QUEUED, phase="queued"))
-            pipe.execute()
         return self.job(tenant, job_id), True
 
     def job(self, tenant: str | None, job_id: str) -> JobRecord:
@@ -115,70 +201,102 @@ class Store:
     # --- the queue and a job's steps ---------------------------------------------------------------
 
     def requeue_interrupted(self) -> list[str]:
-        """Jobs a previous coordinator took and did not finish go back to the head of the queue."""
-        moved = []
-        while (job_id := self.redis.lmove(self._key("running"), self._key("queue"), "RIGHT", "LEFT")) is not None:
-            moved.append(job_id)
-        return moved
+        """Running jobs whose coordinator stopped renewing their lease go back to the head of the queue;
+        jobs whose lease lives stay with the coordinator that holds it."""
+        return self._requeue_expired(keys=[self._key("running"), self._key("queue")], args=[self._key("job", "")])
 
-    def take_next(self, timeout_s: float) -> str | None:
-        """The next queued job id, moved to the running list, or None after `timeout_s`."""
-        return self.redis.blmove(self._key("queue"), self._key("running"), timeout_s, "LEFT", "RIGHT")
+    def take_next(self) -> str | None:
+        """The next queued job id, moved to the running list and leased to this coordinator, or None."""
+        return self._claim_next(keys=[self._key("queue"), self._key("running")], args=[self._key("job", ""), self.owner, self.lease_ttl_ms])
+
+    def renew_lease(self, job_id: str) -> bool:
+        """False: the lease is lost, another coordinator may run the job now."""
+        keys = [self._lease_key(job_id), self._key("running")]
+        return bool(self._renew_lease(keys=keys, args=[self.owner, self.lease_ttl_ms, job_id]))
+
+    def release_lease(self, job_id: str) -> None:
+        """Leave a paused job to whichever coordinator starts next, without waiting for the lease to expire."""
+        self._release_lease(keys=[self._lease_key(job_id)], args=[self.owner])
+
+    def _lease_key(self, job_id: str) -> str:
+        return self._key("job", job_id, "lease")
 
     def mark_running(self, job_id: str) -> None:
-        self._update(job_id, {"status": JobStatus.RUNNING.value}, JobEvent(status=JobStatus.RUNNING, phase="started"))
+        self._leased(job_id, lambda pipe: self._update(
+            job_id, {"status": JobStatus.RUNNING.value},
+            JobEvent(status=JobStatus.RUNNING, phase="started", message=f"on coordinator {self.owner}"), pipe,
+        ))
 
     def record_trained(self, job_id: str, round_index: int) -> None:
-        self._update(
+        self._leased(job_id, lambda pipe: self._update(
             job_id, {"trained_round": str(round_index)},
-            JobEvent(status=JobStatus.RUNNING, phase="trained", round=round_index, fraction=1.0),
-        )
+            JobEvent(status=JobStatus.RUNNING, phase="trained", round=round_index, fraction=1.0), pipe,
+        ))
 
     def record_round(self, job_id: str, state: RecoveryState) -> None:
         """A round is finished: its state replaces the last, and its training is no longer pending."""
         report = state.rounds[-1]
         metrics = report.model_dump(exclude={"flagged_ids", "flagged_scores", "relabels"})
         metrics["flagged"] = len(report.flagged_ids)
-        with self.redis.pipeline() as pipe:
+
+        def write(pipe) -> None:
             pipe.hset(self._key("job", job_id), mapping={"state": state.model_dump_json(), "updated_at": now()})
             pipe.hdel(self._key("job", job_id), "trained_round")
             self._event(pipe, job_id, JobEvent(
                 status=JobStatus.RUNNING, phase="round", round=report.round, fraction=1.0, metrics=metrics,
             ))
-            pipe.execute()
+        self._leased(job_id, write)
 
     def finish(self, job_id: str, status: JobStatus, message: str = "", report_json: str = "") -> None:
+        """The end of a job this coordinator holds the lease of."""
+        tenant = self.job(None, job_id).tenant
+        self._leased(job_id, lambda pipe: self._finish(pipe, job_id, tenant, status, message, report_json))
+
+    def _finish(self, pipe, job_id: str, tenant: str, status: JobStatus, message: str, report_json: str) -> None:
         fields = {"status": status.value, "error": message if status == JobStatus.FAILED else ""}
         if report_json:
             fields["report"] = report_json
-        tenant = self.job(None, job_id).tenant
-        with self.redis.pipeline() as pipe:
-            pipe.srem(self._key("tenant", tenant, "active"), job_id)
-            pipe.lrem(self._key("running"), 0, job_id)
-            pipe.lrem(self._key("queue"), 0, job_id)
-            self._update(job_id, fields, JobEvent(status=status, phase=status.value, message=message), pipe)
-            pipe.execute()
+        pipe.srem(self._key("tenant", tenant, "active"), job_id)
+        pipe.lrem(self._key("running"), 0, job_id)
+        pipe.lrem(self._key("queue"), 0, job_id)
+        pipe.delete(self._lease_key(job_id))
+        self._update(job_id, fields, JobEvent(status=status, phase=status.value, message=message), pipe)
 
     def request_cancel(self, tenant: str, job_id: str) -> JobRecord:
         job = self.job(tenant, job_id)
         if job.status.terminal:
             raise FailedPrecondition(f"job '{job_id}' has already {job.status.value}; only queued or running jobs can be cancelled")
         if job.status == JobStatus.QUEUED and self.redis.lrem(self._key("queue"), 0, job_id):
-            self.finish(job_id, JobStatus.CANCELLED, "cancelled before it started")
+            with self.redis.pipeline() as pipe:
+                self._finish(pipe, job_id, tenant, JobStatus.CANCELLED, "cancelled before it started", "")
+                pipe.execute()
         else:
             self.redis.hset(self._key("job", job_id), "cancel", "1")
         return self.job(tenant, job_id)
 
+    def _leased(self, job_id: str, write) -> None:
+        """`write(pipe)` as one transaction, made only while this coordinator holds the job's lease: a
+        coordinator that lost it (to a takeover after its lease expired) can no longer change the job."""
+        lease = self._lease_key(job_id)
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(lease)
+                    if pipe.get(lease) != self.owner:
+                        raise LeaseLost(job_id)
+                    pipe.multi()
+                    write(pipe)
+                    pipe.execute()
+                    return
+                except redis.WatchError:
+                    continue  # most likely our own heartbeat renewed the lease meanwhile; look again
+
     def cancel_requested(self, job_id: str) -> bool:
         return self.redis.hget(self._key("job", job_id), "cancel") == "1"
 
-    def _update(self, job_id: str, fields: dict[str, str], event: JobEvent, pipe=None) -> None:
-        own = pipe is None
-        pipe = self.redis.pipeline() if own else pipe
+    def _update(self, job_id: str, fields: dict[str, str], event: JobEvent, pipe) -> None:
         pipe.hset(self._key("job", job_id), mapping={**fields, "updated_at": now()})
         self._event(pipe, job_id, event)
-        if own:
-            pipe.execute()
 
     # --- events ------------------------------------------------------------------------------------
 
