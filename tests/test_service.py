@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import json
-import time
 import uuid
 
 import grpc
@@ -18,6 +17,7 @@ from gbair.coordinator.local import LocalCoordinator
 from gbair.core.model import PetClassifier
 from gbair.v1 import gbair_pb2 as pb
 from gbair.v1 import gbair_pb2_grpc
+from job_waits import wait_for_status
 from labeled_files import write_dataset_files
 
 TOKEN_A = "token-tenant-a-0123456789"
@@ -307,10 +307,7 @@ def test_cancel_a_running_and_a_queued_job(client, finished):
     long = pb.JobSpec(dataset_id=dataset.dataset_id, epochs=200, rounds=1)
     running = client.submit(long)
     queued = client.submit(long)
-    deadline = time.monotonic() + 60
-    while client.get_job(running.job_id).status != pb.RUNNING:
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    wait_for_status(client, running.job_id, pb.RUNNING)
     assert client.get_job(queued.job_id).status == pb.QUEUED
     client.cancel(queued.job_id)
     assert client.get_job(queued.job_id).status == pb.CANCELLED

@@ -17,6 +17,7 @@ from gbair.coordinator.round_models import RoundModels, load_round_model
 from gbair.coordinator.settings import CoordinatorSettings
 from gbair.coordinator.store import Store
 from gbair.v1 import gbair_pb2 as pb
+from job_waits import wait_for_status
 from labeled_files import write_dataset_files
 from test_service import TOKEN_A, TOKEN_A_READ, TOKEN_B, coordinator_settings
 
@@ -123,10 +124,7 @@ def test_stream_caps_are_per_tenant_and_watchers_share_one_reader(coordinator, f
     long = pb.JobSpec(dataset_id=dataset.dataset_id, epochs=200, rounds=1)
     running = a.submit(long)
     waiting = a.submit(long)
-    deadline = time.monotonic() + 60
-    while a.get_job(running.job_id).status != pb.RUNNING:
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    wait_for_status(a, running.job_id, pb.RUNNING)
     # The waiting job sends no events, so each Redis reader of its stream sits in a blocking XREAD.
     streams = [_open_stream(a.stub, TOKEN_A, waiting.job_id) for _ in range(STREAMS_PER_TENANT)]
     assert [first.phase for _, first in streams] == ["queued"] * STREAMS_PER_TENANT

@@ -4,14 +4,16 @@ holds no thread. Key names and record parsing stay the Store's; the job runner k
 from __future__ import annotations
 
 import redis.asyncio
+import redis.asyncio.retry
 
 from gbair.coordinator.records import DatasetRecord, JobEvent, JobRecord
-from gbair.coordinator.store import Store
+from gbair.coordinator.store import Store, retrying_client_options
 
 
 class AsyncReader:
-    def __init__(self, url: str, store: Store):
-        self.redis = redis.asyncio.Redis.from_url(url, decode_responses=True, health_check_interval=30)
+    def __init__(self, url: str, store: Store, retries: int):
+        # Retried like the Store's commands, so the first call after a Redis restart reconnects and answers.
+        self.redis = redis.asyncio.Redis.from_url(url, **retrying_client_options(redis.asyncio.retry.Retry, retries))
         self.store = store
 
     async def close(self) -> None:

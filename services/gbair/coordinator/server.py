@@ -53,7 +53,7 @@ async def serve(settings: CoordinatorSettings) -> None:
             ("grpc.max_send_message_length", settings.max_request_bytes),
         ],
     )
-    servicer = GbairServicer(settings, store, AsyncReader(redis_url, store), tokens)
+    servicer = GbairServicer(settings, store, AsyncReader(redis_url, store, settings.redis_retries), tokens)
     gbair_pb2_grpc.add_GbairServicer_to_server(servicer, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

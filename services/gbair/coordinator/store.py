@@ -25,6 +25,7 @@ import secrets
 import time
 
 import redis
+import redis.asyncio.retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
@@ -39,6 +40,17 @@ RETRY_BASE_S = 0.05
 RETRY_CAP_S = 1.0
 SOCKET_TIMEOUT_S = 10.0
 """Longer than any blocking read (XREAD in WatchJob) and short enough that a hung Redis is noticed."""
+
+def retrying_client_options(retry: type[Retry] | type[redis.asyncio.retry.Retry], retries: int) -> dict:
+    """Options of a Redis client, sync or asyncio (`retry` is that library's Retry class), that retries a
+    command through short outages with exponential backoff and reconnects after a Redis restart."""
+    return {
+        "decode_responses": True, "health_check_interval": 30,
+        "socket_timeout": SOCKET_TIMEOUT_S, "socket_connect_timeout": SOCKET_TIMEOUT_S,
+        "retry": retry(ExponentialWithJitterBackoff(cap=RETRY_CAP_S, base=RETRY_BASE_S), retries),
+        "retry_on_error": [redis.BusyLoadingError, redis.ConnectionError, redis.TimeoutError],
+    }
+
 
 # Submit: the request id, the data set, the tenant's quota and the new job are checked and written in one
 # step, so a retry sees either nothing or the whole job, concurrent submits cannot pass the quota together,
@@ -110,12 +122,7 @@ class Store:
     def connect(cls, url: str, prefix: str, lease_ttl_s: float = LEASE_TTL_S, retries: int = REDIS_RETRIES) -> Store:
         """A client that retries a command through short outages (connection lost, timeout, Redis still
         loading its data) with exponential backoff; longer ones reach the caller as REDIS_UNREACHABLE."""
-        client = redis.Redis.from_url(
-            url, decode_responses=True, health_check_interval=30,
-            socket_timeout=SOCKET_TIMEOUT_S, socket_connect_timeout=SOCKET_TIMEOUT_S,
-            retry=Retry(ExponentialWithJitterBackoff(cap=RETRY_CAP_S, base=RETRY_BASE_S), retries),
-            retry_on_error=[redis.BusyLoadingError, redis.ConnectionError, redis.TimeoutError],
-        )
+        client = redis.Redis.from_url(url, **retrying_client_options(Retry, retries))
         client.ping()
         return cls(client, prefix, lease_ttl_s)
 
