@@ -137,6 +137,16 @@ def test_a_job_and_its_data_set_are_deleted_only_once_no_job_runs_on_them(coordi
     assert not (coordinator.state_dir / "datasets" / "a" / dataset.dataset_id).exists()
 
 
+def test_a_deleted_data_set_ends_explanations_even_of_a_cached_round(client, files):
+    dataset = client.upload_dataset("explained", files["train"], files["validation"], files["test"])
+    job = client.submit(pb.JobSpec(dataset_id=dataset.dataset_id, rounds=0, epochs=1), request_id="explained")
+    list(client.watch(job.job_id))
+    assert client.explain(job.job_id, "v1").proponents  # the round's model is cached now
+    client.delete_dataset(dataset.dataset_id)
+    error = _status_of(lambda: client.explain(job.job_id, "v1"))
+    assert error.code() == grpc.StatusCode.NOT_FOUND and dataset.dataset_id in error.details()
+
+
 def test_list_jobs_is_paged_and_leaves_reports_to_get_job(client, succeeded):
     job, _ = succeeded
     # A second job of its own: the module's other tests may run on another pytest-xdist worker.

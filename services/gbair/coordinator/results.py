@@ -39,6 +39,8 @@ def explain(
 ) -> ExplainedExample:
     state = finished_rounds(job)
     require_job_folder(settings, job)
+    # Checked on every call, as the cache cannot see a data set deleted here or by another coordinator.
+    store.dataset(job.tenant, job.spec.dataset_id)
     round_index = state.best_round if round_index is None else round_index
     if not 0 <= round_index < len(state.rounds):
         raise InvalidArgument("round", f"job '{job.job_id}' has rounds 0 to {len(state.rounds) - 1}")
