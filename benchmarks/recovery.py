@@ -48,6 +48,7 @@ from benchmarks.common import (
     run_main,
     write_json,
 )
+from benchmarks.stage_cache import CachedBackend
 from gbair.cli.display import ProgressBars
 from gbair.core.config import CleaningAction, GbairConfig, ScoringMethod
 from gbair.core.confident_learning import out_of_sample_fit
@@ -160,6 +161,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="what the end-to-end runs do with flagged examples")
     parser.add_argument("--selection-fraction", type=float, default=0.5,
                         help="share of the trusted set that picks G-BAIR's round in the split-trusted-set run (0: skip it)")
+    parser.add_argument("--stage-cache", type=Path, default=Path("runs/recovery-stage-cache"),
+                        help="every training and influence pass, so a cell stopped midway resumes from its last pass")
     parser.add_argument("--quick", action="store_true", help=f"a few minutes: {QUICK}")
     parser.add_argument("--out", type=Path, required=True, help="folder for recovery.md and plots")
     parser.add_argument("--json", type=Path, default=None, help="results, rewritten after every cell and resumed "
@@ -223,6 +226,11 @@ def build_config(args: argparse.Namespace, seed: int, **recovery: Any) -> GbairC
     )
 
 
+def cached_backend(args: argparse.Namespace, config: GbairConfig) -> CachedBackend:
+    context = json.dumps([config.model.model_dump(mode="json"), config.train.model_dump(mode="json")], sort_keys=True)
+    return CachedBackend(LocalBackend(config), args.stage_cache, context)
+
+
 def noisy_data(args: argparse.Namespace, spec: CellSpec) -> NoisyData:
     splits = load_splits(spec.dataset, data_dir=args.data_dir, train_size=args.train_sizes.get(spec.dataset, args.train_size),
                          val_size=args.val_size, seed=spec.seed)
@@ -249,7 +257,8 @@ class CellRun:
         self.config = build_config(args, spec.seed)
         self.classifier = PetClassifier.build(self.config.model, self.data.splits.label_names, seed=spec.seed)
         self.initial = self.classifier.pet_state()
-        self.backend = LocalBackend(self.config)
+        self.backends = [cached_backend(args, self.config)]
+        self.backend = self.backends[0]
         self.test = encode(self.classifier, self.data.splits.test)
         self.seconds: dict[str, float] = {}
 
@@ -267,7 +276,9 @@ class CellRun:
     def recovery(self, **recovery: Any) -> Recovery:
         # Recovery takes the classifier's current state as every round's start.
         self.classifier.load_pet_state(self.initial)
-        return Recovery(self.data.splits, build_config(self.args, self.spec.seed, **recovery), classifier=self.classifier)
+        config = build_config(self.args, self.spec.seed, **recovery)
+        self.backends.append(cached_backend(self.args, config))
+        return Recovery(self.data.splits, config, classifier=self.classifier, backend=self.backends[-1])
 
     def header(self) -> dict[str, Any]:
         splits = self.data.splits
@@ -276,6 +287,11 @@ class CellRun:
             "sizes": {"train": len(splits.train), "validation": len(splits.validation), "test": len(splits.test)},
             "wrong_labels": len(self.data.wrong_ids), "classes": len(splits.label_names),
         }
+
+    def passes(self) -> dict[str, int]:
+        """Training and influence passes computed, and taken from an earlier, interrupted run's stage cache
+        (whose time is not in `seconds`)."""
+        return {"computed": sum(b.misses for b in self.backends), "from_cache": sum(b.hits for b in self.backends)}
 
 
 def run_ranking_cell(args: argparse.Namespace, spec: CellSpec, progress: Progress) -> dict[str, Any]:
@@ -367,6 +383,7 @@ def run_ranking_cell(args: argparse.Namespace, spec: CellSpec, progress: Progres
     return {
         **run.header(), "misclassified_val": len(errors), "checkpoints": len(training.checkpoints),
         "accuracy": {"clean": clean_accuracy, "noisy": noisy_accuracy}, "methods": methods, "seconds": run.seconds,
+        "passes": run.passes(),
     }
 
 
@@ -420,7 +437,7 @@ def run_end_to_end_cell(args: argparse.Namespace, spec: CellSpec, progress: Prog
     return {
         **run.header(), "k": k, "rounds": args.rounds,
         "accuracy": {"clean": clean_accuracy, "noisy": noisy_accuracy}, "methods": methods,
-        "split_trusted_set": split, "seconds": run.seconds,
+        "split_trusted_set": split, "seconds": run.seconds, "passes": run.passes(),
     }
 
 

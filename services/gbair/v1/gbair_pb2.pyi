@@ -35,6 +35,12 @@ class Decision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ACCEPT: _ClassVar[Decision]
     REJECT: _ClassVar[Decision]
     SET_LABEL: _ClassVar[Decision]
+
+class SuspectOrder(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SUSPECT_ORDER_UNSPECIFIED: _ClassVar[SuspectOrder]
+    SCORE_DESCENDING: _ClassVar[SuspectOrder]
+    SCORE_ASCENDING: _ClassVar[SuspectOrder]
 FILE_FORMAT_UNSPECIFIED: FileFormat
 CSV: FileFormat
 JSONL: FileFormat
@@ -52,6 +58,9 @@ DECISION_UNSPECIFIED: Decision
 ACCEPT: Decision
 REJECT: Decision
 SET_LABEL: Decision
+SUSPECT_ORDER_UNSPECIFIED: SuspectOrder
+SCORE_DESCENDING: SuspectOrder
+SCORE_ASCENDING: SuspectOrder
 
 class ColumnNames(_message.Message):
     __slots__ = ("text", "text_pair", "label", "id")
@@ -180,7 +189,7 @@ class RoundMetrics(_message.Message):
     def __init__(self, round: _Optional[int] = ..., train_size: _Optional[int] = ..., val_accuracy: _Optional[float] = ..., test_accuracy: _Optional[float] = ..., misclassified_val: _Optional[int] = ..., flagged: _Optional[int] = ..., flagged_corrupted: _Optional[int] = ..., train_seconds: _Optional[float] = ..., influence_seconds: _Optional[float] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("job_id", "request_id", "spec", "status", "error", "rounds", "best_round", "created_at", "updated_at", "report_json")
+    __slots__ = ("job_id", "request_id", "spec", "status", "error", "rounds", "best_round", "created_at", "updated_at", "report_json", "parent_job_id")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
@@ -191,6 +200,7 @@ class Job(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     REPORT_JSON_FIELD_NUMBER: _ClassVar[int]
+    PARENT_JOB_ID_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     request_id: str
     spec: JobSpec
@@ -201,7 +211,8 @@ class Job(_message.Message):
     created_at: str
     updated_at: str
     report_json: str
-    def __init__(self, job_id: _Optional[str] = ..., request_id: _Optional[str] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., status: _Optional[_Union[JobStatus, str]] = ..., error: _Optional[str] = ..., rounds: _Optional[_Iterable[_Union[RoundMetrics, _Mapping]]] = ..., best_round: _Optional[int] = ..., created_at: _Optional[str] = ..., updated_at: _Optional[str] = ..., report_json: _Optional[str] = ...) -> None: ...
+    parent_job_id: str
+    def __init__(self, job_id: _Optional[str] = ..., request_id: _Optional[str] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., status: _Optional[_Union[JobStatus, str]] = ..., error: _Optional[str] = ..., rounds: _Optional[_Iterable[_Union[RoundMetrics, _Mapping]]] = ..., best_round: _Optional[int] = ..., created_at: _Optional[str] = ..., updated_at: _Optional[str] = ..., report_json: _Optional[str] = ..., parent_job_id: _Optional[str] = ...) -> None: ...
 
 class SubmitJobRequest(_message.Message):
     __slots__ = ("request_id", "spec")
@@ -286,7 +297,7 @@ class JobEvent(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., status: _Optional[_Union[JobStatus, str]] = ..., phase: _Optional[str] = ..., round: _Optional[int] = ..., fraction: _Optional[float] = ..., metrics: _Optional[_Union[RoundMetrics, _Mapping]] = ..., message: _Optional[str] = ...) -> None: ...
 
 class Suspect(_message.Message):
-    __slots__ = ("example_id", "round", "rank", "score", "given_label", "suggested_label", "text", "text_pair", "decision", "decided_label")
+    __slots__ = ("example_id", "round", "rank", "score", "given_label", "suggested_label", "text", "text_pair", "decision", "decided_label", "original_label", "probabilities")
     EXAMPLE_ID_FIELD_NUMBER: _ClassVar[int]
     ROUND_FIELD_NUMBER: _ClassVar[int]
     RANK_FIELD_NUMBER: _ClassVar[int]
@@ -297,6 +308,8 @@ class Suspect(_message.Message):
     TEXT_PAIR_FIELD_NUMBER: _ClassVar[int]
     DECISION_FIELD_NUMBER: _ClassVar[int]
     DECIDED_LABEL_FIELD_NUMBER: _ClassVar[int]
+    ORIGINAL_LABEL_FIELD_NUMBER: _ClassVar[int]
+    PROBABILITIES_FIELD_NUMBER: _ClassVar[int]
     example_id: str
     round: int
     rank: int
@@ -307,27 +320,39 @@ class Suspect(_message.Message):
     text_pair: str
     decision: Decision
     decided_label: str
-    def __init__(self, example_id: _Optional[str] = ..., round: _Optional[int] = ..., rank: _Optional[int] = ..., score: _Optional[float] = ..., given_label: _Optional[str] = ..., suggested_label: _Optional[str] = ..., text: _Optional[str] = ..., text_pair: _Optional[str] = ..., decision: _Optional[_Union[Decision, str]] = ..., decided_label: _Optional[str] = ...) -> None: ...
+    original_label: str
+    probabilities: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, example_id: _Optional[str] = ..., round: _Optional[int] = ..., rank: _Optional[int] = ..., score: _Optional[float] = ..., given_label: _Optional[str] = ..., suggested_label: _Optional[str] = ..., text: _Optional[str] = ..., text_pair: _Optional[str] = ..., decision: _Optional[_Union[Decision, str]] = ..., decided_label: _Optional[str] = ..., original_label: _Optional[str] = ..., probabilities: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class ListSuspectsRequest(_message.Message):
-    __slots__ = ("job_id", "page_size", "page_token")
+    __slots__ = ("job_id", "page_size", "page_token", "order", "round", "given_label", "decision")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ORDER_FIELD_NUMBER: _ClassVar[int]
+    ROUND_FIELD_NUMBER: _ClassVar[int]
+    GIVEN_LABEL_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     page_size: int
     page_token: str
-    def __init__(self, job_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    order: SuspectOrder
+    round: int
+    given_label: str
+    decision: Decision
+    def __init__(self, job_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., order: _Optional[_Union[SuspectOrder, str]] = ..., round: _Optional[int] = ..., given_label: _Optional[str] = ..., decision: _Optional[_Union[Decision, str]] = ...) -> None: ...
 
 class ListSuspectsResponse(_message.Message):
-    __slots__ = ("suspects", "next_page_token", "total")
+    __slots__ = ("suspects", "next_page_token", "total", "label_names")
     SUSPECTS_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
+    LABEL_NAMES_FIELD_NUMBER: _ClassVar[int]
     suspects: _containers.RepeatedCompositeFieldContainer[Suspect]
     next_page_token: str
     total: int
-    def __init__(self, suspects: _Optional[_Iterable[_Union[Suspect, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total: _Optional[int] = ...) -> None: ...
+    label_names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, suspects: _Optional[_Iterable[_Union[Suspect, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total: _Optional[int] = ..., label_names: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ReviewDecision(_message.Message):
     __slots__ = ("example_id", "decision", "label")
@@ -354,28 +379,34 @@ class ReviewSuspectsResponse(_message.Message):
     def __init__(self, recorded: _Optional[int] = ...) -> None: ...
 
 class ExplainExampleRequest(_message.Message):
-    __slots__ = ("job_id", "example_id", "round", "top")
+    __slots__ = ("job_id", "example_id", "round", "top", "against")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     EXAMPLE_ID_FIELD_NUMBER: _ClassVar[int]
     ROUND_FIELD_NUMBER: _ClassVar[int]
     TOP_FIELD_NUMBER: _ClassVar[int]
+    AGAINST_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     example_id: str
     round: int
     top: int
-    def __init__(self, job_id: _Optional[str] = ..., example_id: _Optional[str] = ..., round: _Optional[int] = ..., top: _Optional[int] = ...) -> None: ...
+    against: Split
+    def __init__(self, job_id: _Optional[str] = ..., example_id: _Optional[str] = ..., round: _Optional[int] = ..., top: _Optional[int] = ..., against: _Optional[_Union[Split, str]] = ...) -> None: ...
 
 class Influence(_message.Message):
-    __slots__ = ("example_id", "score", "label", "text")
+    __slots__ = ("example_id", "score", "label", "text", "predicted_label", "text_pair")
     EXAMPLE_ID_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
+    PREDICTED_LABEL_FIELD_NUMBER: _ClassVar[int]
+    TEXT_PAIR_FIELD_NUMBER: _ClassVar[int]
     example_id: str
     score: float
     label: str
     text: str
-    def __init__(self, example_id: _Optional[str] = ..., score: _Optional[float] = ..., label: _Optional[str] = ..., text: _Optional[str] = ...) -> None: ...
+    predicted_label: str
+    text_pair: str
+    def __init__(self, example_id: _Optional[str] = ..., score: _Optional[float] = ..., label: _Optional[str] = ..., text: _Optional[str] = ..., predicted_label: _Optional[str] = ..., text_pair: _Optional[str] = ...) -> None: ...
 
 class Explanation(_message.Message):
     __slots__ = ("example_id", "round", "proponents", "opponents")
@@ -394,6 +425,14 @@ class ExportRequest(_message.Message):
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class RerunWithDecisionsRequest(_message.Message):
+    __slots__ = ("job_id", "request_id")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    request_id: str
+    def __init__(self, job_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class FileChunk(_message.Message):
     __slots__ = ("path", "data")

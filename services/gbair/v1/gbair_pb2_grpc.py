@@ -104,6 +104,11 @@ class GbairStub:
                 request_serializer=gbair_dot_v1_dot_gbair__pb2.DeleteDatasetRequest.SerializeToString,
                 response_deserializer=gbair_dot_v1_dot_gbair__pb2.DeleteDatasetResponse.FromString,
                 _registered_method=True)
+        self.RerunWithDecisions = channel.unary_unary(
+                '/gbair.v1.Gbair/RerunWithDecisions',
+                request_serializer=gbair_dot_v1_dot_gbair__pb2.RerunWithDecisionsRequest.SerializeToString,
+                response_deserializer=gbair_dot_v1_dot_gbair__pb2.Job.FromString,
+                _registered_method=True)
 
 
 class GbairServicer:
@@ -209,6 +214,15 @@ class GbairServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RerunWithDecisions(self, request, context):
+        """A new job on the parent's reviewed training set (ExportCleanedDataset's rows and labels) with the
+        parent's validation and test data and spec; the new job's `parent_job_id` names the parent. Needs a
+        job that succeeded and a write token. Idempotent by `request_id`, like SubmitJob.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GbairServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -281,6 +295,11 @@ def add_GbairServicer_to_server(servicer, server):
                     servicer.DeleteDataset,
                     request_deserializer=gbair_dot_v1_dot_gbair__pb2.DeleteDatasetRequest.FromString,
                     response_serializer=gbair_dot_v1_dot_gbair__pb2.DeleteDatasetResponse.SerializeToString,
+            ),
+            'RerunWithDecisions': grpc.unary_unary_rpc_method_handler(
+                    servicer.RerunWithDecisions,
+                    request_deserializer=gbair_dot_v1_dot_gbair__pb2.RerunWithDecisionsRequest.FromString,
+                    response_serializer=gbair_dot_v1_dot_gbair__pb2.Job.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -661,6 +680,33 @@ class Gbair:
             '/gbair.v1.Gbair/DeleteDataset',
             gbair_dot_v1_dot_gbair__pb2.DeleteDatasetRequest.SerializeToString,
             gbair_dot_v1_dot_gbair__pb2.DeleteDatasetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RerunWithDecisions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gbair.v1.Gbair/RerunWithDecisions',
+            gbair_dot_v1_dot_gbair__pb2.RerunWithDecisionsRequest.SerializeToString,
+            gbair_dot_v1_dot_gbair__pb2.Job.FromString,
             options,
             channel_credentials,
             insecure,

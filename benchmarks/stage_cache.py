@@ -1,0 +1,101 @@
+"""A round backend that keeps every training and every influence pass on disk, keyed by its inputs.
+
+A grid cell is hours of CPU made of many such passes (the clean and noisy models, K fold models, every
+G-BAIR round). A run stopped mid-cell loses the cell, but not its passes: the rerun takes each finished
+pass from the cache and computes only what is left. Training is seeded, so a pass with the same inputs
+gives the same result, and the key is a hash of all of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gbair.core.influence.statistics import InfluenceStatistics, QueryGradients
+from gbair.core.model import PetClassifier
+from gbair.core.model.inputs import EncodedSet
+from gbair.core.progress import Progress
+from gbair.core.recovery import RoundBackend
+from gbair.core.training import Checkpoint, TrainingResult
+
+
+@dataclass
+class CachedBackend:
+    inner: RoundBackend
+    folder: Path
+    context: str
+    """What the inputs do not show but the result depends on: the model, the training settings."""
+    hits: int = 0
+    misses: int = 0
+
+    def train(self, classifier: PetClassifier, train: EncodedSet, progress: Progress) -> TrainingResult:
+        key = self._key("train", classifier.pet_state(), _encoded(train))
+        result = self._load(key)
+        if result is None:
+            result = self._store(key, self.inner.train(classifier, train, progress))
+        else:
+            # The trained classifier is what the caller goes on with, as after a real training pass.
+            classifier.load_pet_state(result.final_state)
+            classifier.eval()
+        return result
+
+    def training_statistics(
+        self,
+        classifier: PetClassifier,
+        checkpoints: Sequence[Checkpoint],
+        train: EncodedSet,
+        queries: QueryGradients,
+        progress: Progress,
+    ) -> InfluenceStatistics:
+        key = self._key("statistics", [(c.learning_rate, c.state) for c in checkpoints], _encoded(train),
+                        [queries.labels, queries.gradients, queries.learning_rates])
+        result = self._load(key)
+        if result is None:
+            result = self._store(key, self.inner.training_statistics(classifier, checkpoints, train, queries, progress))
+        return result
+
+    def _key(self, kind: str, *inputs: Any) -> str:
+        digest = hashlib.sha256(f"{kind}\0{self.context}".encode())
+        _update(digest, inputs)
+        return f"{kind}-{digest.hexdigest()[:32]}"
+
+    def _load(self, key: str) -> Any:
+        path = self.folder / f"{key}.pt"
+        if not path.exists():
+            self.misses += 1
+            return None
+        self.hits += 1
+        return torch.load(path, weights_only=False)
+
+    def _store(self, key: str, result: Any) -> Any:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        partial = self.folder / f"{key}.pt.partial"
+        torch.save(result, partial)
+        partial.replace(self.folder / f"{key}.pt")  # a pass killed while saving leaves no half-written entry
+        return result
+
+
+def _encoded(data: EncodedSet) -> list[Any]:
+    return [repr(data.ids), repr(data.token_ids), data.labels, data.pad_id]
+
+
+def _update(digest: Any, value: Any) -> None:
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach().cpu().contiguous()
+        digest.update(f"T{tensor.dtype}{tuple(tensor.shape)}".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    elif isinstance(value, dict):
+        for name in sorted(value):
+            digest.update(f"K{name}".encode())
+            _update(digest, value[name])
+    elif isinstance(value, (list, tuple)):
+        digest.update(f"L{len(value)}".encode())
+        for item in value:
+            _update(digest, item)
+    else:
+        digest.update(f"V{value!r}".encode())
