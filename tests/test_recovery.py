@@ -47,6 +47,15 @@ def test_remove_drops_flagged_examples_round_by_round(minilm_tokenizer):
     assert not set(outcome.best_train_set.ids) & set(flagged_everywhere[: 4 * best.round])
     assert all(r.relabels == {} for r in report.rounds)
     assert report.rounds[0].flagged_scores == sorted(report.rounds[0].flagged_scores, reverse=True)
+    # A remove run still says which label each flagged example most likely has instead, and how sure the
+    # round's model was of each class.
+    given = dict(zip(splits.train.ids, splits.train.labels))
+    for row in report.rounds:
+        assert set(row.suggested_labels) == set(row.flagged_ids)
+        assert all(name != splits.label_names[given[i]] for i, name in row.suggested_labels.items())
+        assert len(row.flagged_probabilities) == len(row.flagged_ids)
+        for probabilities in row.flagged_probabilities:
+            assert len(probabilities) == 2 and sum(probabilities) == pytest.approx(1, abs=1e-5)
 
 
 def test_relabel_flips_flagged_examples_and_keeps_the_set_size(minilm_tokenizer):
@@ -55,6 +64,7 @@ def test_relabel_flips_flagged_examples_and_keeps_the_set_size(minilm_tokenizer)
     first = outcome.report.rounds[0]
     assert [r.train_size for r in outcome.report.rounds] == [40, 40]
     assert set(first.relabels) == set(first.flagged_ids)
+    assert first.suggested_labels == first.relabels
     given = dict(zip(splits.train.ids, splits.train.labels))
     for example_id, label_name in first.relabels.items():
         assert label_name != splits.label_names[given[example_id]]
@@ -106,10 +116,24 @@ def test_resuming_from_saved_steps_gives_the_uninterrupted_result(minilm_tokeniz
     best = TrainedRound.load(tmp_path / f"round-{state.best_round}.pt").training.final_state
     resumed = recovery.outcome(state, best)
     drop = {"rounds": {"__all__": {"timings"}}}
+    # Probabilities included: a fresh Recovery scores with the round's trained model, not its initial prompt.
     assert resumed.report.model_dump(exclude=drop) == expected.report.model_dump(exclude=drop)
+    assert any(r.flagged_probabilities for r in resumed.report.rounds)
     assert resumed.best_train_set.ids == expected.best_train_set.ids
     assert resumed.best_train_set.labels == expected.best_train_set.labels
     assert all(torch.equal(resumed.best_state[k], expected.best_state[k]) for k in expected.best_state)
+
+
+def test_states_saved_before_suggestions_and_probabilities_still_load():
+    from gbair.core.recovery_state import RecoveryState
+
+    old_round = {
+        "round": 0, "train_size": 4, "val_accuracy": 0.5, "test_accuracy": None, "misclassified_val": 1,
+        "flagged_ids": ["a"], "flagged_scores": [1.0], "relabels": {"a": "pos"},
+        "timings": {"train_s": 1.0, "influence_s": 1.0, "epochs": 1, "checkpoints": 1},
+    }
+    (report,) = RecoveryState.model_validate({"rounds": [old_round]}).rounds
+    assert report.suggested_labels == {} and report.flagged_probabilities == []
 
 
 def test_wrong_labels_count_against_the_label_in_force():

@@ -85,7 +85,10 @@ class RecoveryOutcome:
 class _Cleaning:
     flagged_ids: list[str]
     flagged_scores: list[float]
-    relabels: dict[str, int]
+    suggestions: dict[str, int]
+    """Flagged id -> the most likely other label, for every action; a relabel run applies it."""
+    probabilities: list[list[float]]
+    """The round's model's class probabilities of each flagged id."""
 
 
 class Recovery:
@@ -170,7 +173,7 @@ class Recovery:
         improved = best_val_accuracy is None or trained.val_accuracy > best_val_accuracy
         rounds_without_gain = 0 if improved else round_index - state.best_round
         train_set = self.train_set(state)
-        cleaning = _Cleaning([], [], {})
+        cleaning = _Cleaning([], [], {}, [])
         scoring = round_index < recovery.rounds and rounds_without_gain < recovery.patience and self._can_score(trained)
         train = encode(self.classifier, train_set) if scoring else None
         started = time.perf_counter()
@@ -179,6 +182,7 @@ class Recovery:
             relabeled = state.relabeled_ids
             eligible = [i for i, example_id in enumerate(train.ids) if example_id not in relabeled]
             cleaning = self._clean(train, trained.training, trained.errors, eligible, progress)
+        suggested = {i: self.splits.label_names[y] for i, y in cleaning.suggestions.items()}
         report = RoundReport(
             round=round_index,
             train_size=len(train_set),
@@ -187,7 +191,9 @@ class Recovery:
             misclassified_val=len(trained.errors),
             flagged_ids=cleaning.flagged_ids,
             flagged_scores=cleaning.flagged_scores,
-            relabels={i: self.splits.label_names[y] for i, y in cleaning.relabels.items()},
+            relabels=suggested if self.config.recovery.action == "relabel" else {},
+            suggested_labels=suggested,
+            flagged_probabilities=cleaning.probabilities,
             flagged_corrupted=(
                 state.wrong_labels(self.splits.train, train_set, cleaning.flagged_ids) if state.corrupted_ids else None
             ),
@@ -238,10 +244,20 @@ class Recovery:
         # Stable sort keeps ties in training-set order, so a run is reproducible.
         candidates = np.asarray(eligible, dtype=np.int64)
         flagged = candidates[np.argsort(-scores[candidates], kind="stable")[:count]].tolist()
-        relabels: dict[str, int] = {}
-        if self.config.recovery.action == "relabel":
-            relabels = {train.ids[i]: label for i, label in zip(flagged, suggest(flagged))}
-        return _Cleaning([train.ids[i] for i in flagged], [float(scores[i]) for i in flagged], relabels)
+        if not flagged:
+            return _Cleaning([], [], {}, [])
+        flagged_ids = [train.ids[i] for i in flagged]
+        # Remove runs get suggestions too, as a reviewer's hint. For the TracIn methods that costs a gradient
+        # pass per class and checkpoint over the flagged examples only, small beside scoring.
+        suggestions = dict(zip(flagged_ids, suggest(flagged)))
+        probabilities = self._probabilities(train.subset(flagged), training)
+        return _Cleaning(flagged_ids, [float(scores[i]) for i in flagged], suggestions, probabilities)
+
+    def _probabilities(self, examples: EncodedSet, training: TrainingResult) -> list[list[float]]:
+        """The round's trained model's class probabilities. Scoring leaves a checkpoint or a fold's model in
+        the classifier, and a resumed run never trained it in this process, so the final state is loaded."""
+        self.classifier.load_pet_state(training.final_state)
+        return predict_probabilities(self.classifier, examples, self.config.influence.batch_size).tolist()
 
     def _scores(
         self, train: EncodedSet, training: TrainingResult, errors: list[int], progress: Progress

@@ -26,7 +26,18 @@ class RoundReport(BaseModel):
         description="Ids this round's model flagged; removed or relabeled to form the next round's training set."
     )
     flagged_scores: list[float] = Field(description="Suspicion score of each flagged id, same order.")
-    relabels: dict[str, str] = Field(description="Flagged id -> the label name it was given instead.")
+    relabels: dict[str, str] = Field(description="Flagged id -> the label name it was given instead (relabel runs).")
+    # Defaults let reports and job states written before these fields load.
+    suggested_labels: dict[str, str] = Field(
+        {},
+        description="Flagged id -> the label the flagger finds the most likely other one, for every action: "
+        "what a relabel run gives it (then equal to `relabels`), and a reviewer's hint in a remove run.",
+    )
+    flagged_probabilities: list[list[float]] = Field(
+        [],
+        description="The round's model's probability of each class (in label_names order) for each flagged "
+        "id, same order as flagged_ids.",
+    )
     flagged_corrupted: int | None = Field(
         None,
         description="How many flagged ids had a wrong label in force this round, counting earlier relabels "

@@ -1,7 +1,7 @@
 """Influence of training examples in the PET parameter space: per-example gradients, TracIn statistics,
 suspicion scores, relabel suggestions and explanations."""
 
-from gbair.core.influence.explain import Explanation, Influence, TrainingGradients, explain_example
+from gbair.core.influence.explain import ExampleGradients, Explanation, Influence, explain_example
 from gbair.core.influence.gradients import per_example_gradients
 from gbair.core.influence.methods import (
     INFLUENCE_METHODS,
@@ -18,11 +18,11 @@ __all__ = [
     "NEEDS_INITIAL_STATE",
     "NEEDS_VALIDATION_ERRORS",
     "PEER_METHODS",
+    "ExampleGradients",
     "Explanation",
     "Influence",
     "InfluenceStatistics",
     "QueryGradients",
-    "TrainingGradients",
     "explain_example",
     "per_example_gradients",
     "query_gradients",

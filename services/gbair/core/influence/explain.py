@@ -1,5 +1,7 @@
-"""Why one example is predicted as it is: the training examples whose TracIn score on it is the most
-positive (proponents) and the most negative (opponents)."""
+"""TracIn evidence around one example: of a set of examples, those whose TracIn score with it is the most
+positive (proponents) and the most negative (opponents). Against the training set, why the example is
+predicted as it is; against the trusted validation set, which trusted examples a training example helps
+and hurts (TracIn's dot product is symmetric, so one computation serves both)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from gbair.core.training import Checkpoint
 
 @dataclass(frozen=True)
 class Influence:
-    train_id: str
+    example_id: str
     score: float
 
 
@@ -30,12 +32,12 @@ class Explanation:
 
 
 @dataclass(frozen=True)
-class TrainingGradients:
-    """Every training example's gradient at each checkpoint, kept so that explaining one more example
-    costs one gradient per checkpoint instead of a pass over the training set. Holds C x N x P numbers
-    (checkpoints, training examples, trainable parameters) in the classifier's dtype."""
+class ExampleGradients:
+    """Every example's gradient (with its label) at each checkpoint, kept so that explaining one more
+    example costs one gradient per checkpoint instead of a pass over the set. Holds C x N x P numbers
+    (checkpoints, examples, trainable parameters) in the classifier's dtype."""
 
-    train_ids: list[str]
+    ids: list[str]
     gradients: torch.Tensor
     """(C, N, P)"""
     learning_rates: torch.Tensor
@@ -46,21 +48,21 @@ class TrainingGradients:
         cls,
         classifier: PetClassifier,
         checkpoints: Sequence[Checkpoint],
-        train: EncodedSet,
+        examples: EncodedSet,
         batch_size: int = 64,
         progress: Progress = no_progress,
-    ) -> TrainingGradients:
+    ) -> ExampleGradients:
         dtype = classifier.prompt_embedding.weight.dtype
-        gradients = torch.empty(len(checkpoints), len(train), classifier.num_trainable, dtype=dtype)
-        done, total = 0, len(checkpoints) * len(train)
+        gradients = torch.empty(len(checkpoints), len(examples), classifier.num_trainable, dtype=dtype)
+        done, total = 0, len(checkpoints) * len(examples)
         for c, checkpoint in enumerate(checkpoints):
             classifier.load_pet_state(checkpoint.state)
-            for batch in train.batches(batch_size):
+            for batch in examples.batches(batch_size):
                 gradients[c, batch.positions] = per_example_gradients(classifier, batch)[0].cpu()
                 done += len(batch.positions)
                 progress("influence", done, total)
         learning_rates = torch.tensor([c.learning_rate for c in checkpoints], dtype=torch.float64)
-        return cls(list(train.ids), gradients, learning_rates)
+        return cls(list(examples.ids), gradients, learning_rates)
 
     def explain(
         self,
@@ -80,8 +82,8 @@ class TrainingGradients:
         count = min(top, len(order))
         return Explanation(
             example_id=example.ids[0],
-            proponents=[Influence(self.train_ids[i], scores[i]) for i in reversed(order[-count:])],
-            opponents=[Influence(self.train_ids[i], scores[i]) for i in order[:count]],
+            proponents=[Influence(self.ids[i], scores[i]) for i in reversed(order[-count:])],
+            opponents=[Influence(self.ids[i], scores[i]) for i in order[:count]],
         )
 
 
@@ -94,5 +96,5 @@ def explain_example(
     batch_size: int = 64,
     progress: Progress = no_progress,
 ) -> Explanation:
-    gradients = TrainingGradients.compute(classifier, checkpoints, train, batch_size, progress)
+    gradients = ExampleGradients.compute(classifier, checkpoints, train, batch_size, progress)
     return gradients.explain(classifier, checkpoints, example, top, batch_size)
