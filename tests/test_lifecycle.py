@@ -5,6 +5,7 @@ through gRPC."""
 
 from __future__ import annotations
 
+import csv
 import math
 import os
 import re
@@ -28,6 +29,7 @@ from labeled_files import rows, write_csv, write_dataset_files
 from test_service import TOKEN_A, TOKEN_A_READ, TOKEN_B, coordinator_settings
 
 TOKEN_C = "token-tenant-c-0123456789"
+TOKEN_D = "token-tenant-d-0123456789"
 README = Path(__file__).resolve().parents[1] / "README.md"
 # The "reviews" files are 2,210 bytes, a small training file about 300: two of each kind do not fit.
 LIMITS = {"max_datasets_per_tenant": 2, "max_dataset_bytes_per_tenant": 3000}
@@ -52,7 +54,7 @@ def partial_uploads(tmp_path_factory) -> tuple[Path, Path, Path]:
 @pytest.fixture(scope="module")
 def coordinator(partial_uploads, redis_url, tiny_model_dir):
     settings = coordinator_settings(redis_url, tiny_model_dir, **LIMITS)
-    settings["tokens"] = [*settings["tokens"], {"token": TOKEN_C, "tenant": "c"}]
+    settings["tokens"] = [*settings["tokens"], {"token": TOKEN_C, "tenant": "c"}, {"token": TOKEN_D, "tenant": "d"}]
     state, _, _ = partial_uploads
     with LocalCoordinator(state, settings) as running:
         yield running
@@ -225,3 +227,25 @@ def test_the_retention_sweep_removes_ended_jobs_folders_then_their_records(coord
 
     sweep(store, settings.model_copy(update={"retention_deletes_records": True}))
     assert _status_of(lambda: client.get_job(job.job_id)).code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_rerun_keeps_a_carved_validation_set_and_counts_against_the_data_set_limits(coordinator, files, tmp_path):
+    with GbairClient(coordinator.target, TOKEN_D) as tenant_d:
+        small = tenant_d.upload_dataset("small", files["small"])  # no validation file: one row is carved out
+        parent = tenant_d.submit(pb.JobSpec(dataset_id=small.dataset_id, rounds=0, epochs=1))
+        list(tenant_d.watch(parent.job_id))
+        child = tenant_d.rerun_with_decisions(parent.job_id)
+        (new,) = [d for d in tenant_d.list_datasets() if d.dataset_id == child.spec.dataset_id]
+        assert (new.train_size, new.validation_size) == (small.train_size, small.validation_size) == (7, 1)
+        folder = coordinator.state_dir / "datasets" / "d" / new.dataset_id
+        (cleaned,) = tenant_d.export_cleaned(parent.job_id, tmp_path / "cleaned")
+        assert (folder / "train.csv").read_text() == cleaned.read_text()
+        carved = [row["id"] for row in csv.DictReader((folder / "validation.csv").open())]
+        trained = [row["id"] for row in csv.DictReader(cleaned.open())]
+        assert sorted(carved + trained) == sorted(row["id"] for row in rows("s", 8))
+        # The new data set made two, this server's limit: a second rerun is refused and leaves no files.
+        error = _status_of(lambda: tenant_d.rerun_with_decisions(parent.job_id))
+        assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "2 data sets" in error.details()
+        assert sorted(p.name for p in folder.parent.iterdir()) == sorted(d.dataset_id for d in tenant_d.list_datasets())
+        list(tenant_d.watch(child.job_id))
+        assert tenant_d.get_job(child.job_id).status == pb.SUCCEEDED

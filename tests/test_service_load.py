@@ -92,7 +92,7 @@ def test_a_second_explanation_of_a_round_reuses_its_model_and_gradients(coordina
     assert again == first and other.explanation.example_id == "t7"
     # The uncached path (a model built for this call alone) gives the same explanation.
     fresh = results.explain(store, settings, RoundModels(capacity=1), record, "v3", 0, 5)
-    assert [i.train_id for i in fresh.explanation.proponents] == [i.train_id for i in first.explanation.proponents]
+    assert [i.example_id for i in fresh.explanation.proponents] == [i.example_id for i in first.explanation.proponents]
     assert [i.score for i in fresh.explanation.proponents] == pytest.approx([i.score for i in first.explanation.proponents])
     # A capacity of one round: round 1 evicts round 0, which is then built again.
     results.explain(store, settings, models, record, "v3", 1, 5)

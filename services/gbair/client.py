@@ -105,21 +105,49 @@ class GbairClient:
         """Remove a data set that no queued or running job uses."""
         self._call(self.stub.DeleteDataset, pb.DeleteDatasetRequest(dataset_id=dataset_id))
 
-    def suspects(self, job_id: str, page_size: int = 100) -> Iterator[pb.Suspect]:
+    def suspects(
+        self,
+        job_id: str,
+        page_size: int = 100,
+        order: pb.SuspectOrder = pb.SUSPECT_ORDER_UNSPECIFIED,
+        round: int | None = None,
+        given_label: str | None = None,
+        decision: pb.Decision | None = None,
+    ) -> Iterator[pb.Suspect]:
+        """The job's suspects in `order` (default: by round, then rank), only those of `round`, with
+        `given_label` and with `decision` where given (DECISION_UNSPECIFIED: those not decided yet)."""
         token = ""
         while True:
-            page = self._call(self.stub.ListSuspects, pb.ListSuspectsRequest(job_id=job_id, page_size=page_size, page_token=token))
+            request = pb.ListSuspectsRequest(
+                job_id=job_id, page_size=page_size, page_token=token, order=order, round=round, given_label=given_label,
+                decision=decision,
+            )
+            page = self._call(self.stub.ListSuspects, request)
             yield from page.suspects
             token = page.next_page_token
             if not token:
                 return
 
+    def label_names(self, job_id: str) -> list[str]:
+        """The labels of the job's data set, the order of each suspect's `probabilities`."""
+        return list(self._call(self.stub.ListSuspects, pb.ListSuspectsRequest(job_id=job_id, page_size=1)).label_names)
+
     def review(self, job_id: str, decisions: list[pb.ReviewDecision]) -> int:
         return self._call(self.stub.ReviewSuspects, pb.ReviewSuspectsRequest(job_id=job_id, decisions=decisions)).recorded
 
-    def explain(self, job_id: str, example_id: str, top: int = 10, round: int | None = None) -> pb.Explanation:
-        request = pb.ExplainExampleRequest(job_id=job_id, example_id=example_id, top=top, round=round)
+    def explain(
+        self, job_id: str, example_id: str, top: int = 10, round: int | None = None, against: pb.Split = pb.TRAIN
+    ) -> pb.Explanation:
+        """The training examples that most support and oppose `example_id`'s prediction, or with
+        `against=VALIDATION` the validation examples a training example most helps and hurts."""
+        request = pb.ExplainExampleRequest(job_id=job_id, example_id=example_id, top=top, round=round, against=against)
         return self._call(self.stub.ExplainExample, request, timeout_s=600)
+
+    def rerun_with_decisions(self, job_id: str, request_id: str | None = None) -> pb.Job:
+        """A new job on the reviewed training set of `job_id` (a job that succeeded); pass the same
+        `request_id` again to get the same job instead of a second one."""
+        request = pb.RerunWithDecisionsRequest(job_id=job_id, request_id=request_id or uuid.uuid4().hex)
+        return self._call(self.stub.RerunWithDecisions, request, timeout_s=600)
 
     def export_cleaned(self, job_id: str, out_dir: Path) -> list[Path]:
         return self._save(self.stub.ExportCleanedDataset(pb.ExportRequest(job_id=job_id), metadata=self.metadata), out_dir)

@@ -31,6 +31,7 @@ SUBCOMMANDS = {
     "suspects": Subcommand("List the examples a job flagged.", None),
     "review": Subcommand("Accept, reject or relabel a job's suspects.", None),
     "export": Subcommand("Download the cleaned data set and the best adapter.", None),
+    "rerun": Subcommand("Run a reviewed job again on its reviewed training set; print the new job's id.", None),
     "cancel": Subcommand("Cancel a queued or running job.", None),
     "delete": Subcommand("Delete a job that has ended, or a data set no running job uses, with their files.", None),
     "data": Subcommand("List the named data sets and where they are; fetch the ones gbair does not ship.", None),

@@ -6,7 +6,8 @@ from gbair.core.data import ColumnNames
 from gbair.core.influence import Influence
 from gbair.core.report import RoundReport
 from gbair.coordinator.records import DatasetRecord, JobEvent, JobRecord, JobStatus, ReviewDecision
-from gbair.coordinator.review import Suspect
+from gbair.coordinator.errors import InvalidArgument
+from gbair.coordinator.review import UNDECIDED, Suspect, SuspectQuery
 from gbair.coordinator.spec import JobSpec, validated_spec
 from gbair.core.data import TextDataset
 from gbair.v1 import gbair_pb2 as pb
@@ -19,6 +20,10 @@ STATUSES = {
 }
 DECISIONS = {pb.ACCEPT: "accept", pb.REJECT: "reject", pb.SET_LABEL: "set_label"}
 _DECISION_MESSAGES = {name: value for value, name in DECISIONS.items()}
+_SUSPECT_ORDERS = {
+    pb.SUSPECT_ORDER_UNSPECIFIED: "round", pb.SCORE_DESCENDING: "score_descending", pb.SCORE_ASCENDING: "score_ascending",
+}
+_RANKED_SETS = {pb.SPLIT_UNSPECIFIED: "train", pb.TRAIN: "train", pb.VALIDATION: "validation"}
 _OPTIONAL_SPEC_FIELDS = [f.name for f in pb.JobSpec.DESCRIPTOR.fields if f.has_presence and f.name != "dataset_id"]
 
 
@@ -62,6 +67,7 @@ def job(record: JobRecord, with_report: bool = True) -> pb.Job:
         status=STATUSES[record.status], error=record.error, rounds=[round_metrics(r) for r in rounds],
         best_round=record.state.best_round if rounds else None, created_at=record.created_at,
         updated_at=record.updated_at, report_json=record.report_json if with_report else "",
+        parent_job_id=record.parent_job_id,
     )
 
 
@@ -77,8 +83,35 @@ def suspect(row: Suspect) -> pb.Suspect:
         example_id=row.example_id, round=row.round, rank=row.rank, score=row.score, given_label=row.given_label,
         suggested_label=row.suggested_label, text=row.text, text_pair=row.text_pair,
         decision=_DECISION_MESSAGES[row.decision.decision] if row.decision else pb.DECISION_UNSPECIFIED,
-        decided_label=row.decision.label if row.decision else "",
+        decided_label=row.decision.label if row.decision else "", original_label=row.original_label,
+        probabilities=row.probabilities,
     )
+
+
+def suspect_query(request: pb.ListSuspectsRequest) -> SuspectQuery:
+    """The order and filters of a ListSuspects request; the given label is checked against the data later."""
+    if request.order not in _SUSPECT_ORDERS:
+        raise InvalidArgument("order", "choose SCORE_DESCENDING, SCORE_ASCENDING or leave it unset (round, then rank)")
+    if request.HasField("round") and request.round < 0:
+        raise InvalidArgument("round", "must be 0 or more")
+    decision = None
+    if request.HasField("decision"):
+        if request.decision != pb.DECISION_UNSPECIFIED and request.decision not in DECISIONS:
+            raise InvalidArgument("decision", "choose ACCEPT, REJECT, SET_LABEL or DECISION_UNSPECIFIED (not decided yet)")
+        decision = DECISIONS.get(request.decision, UNDECIDED)
+    return SuspectQuery(
+        order=_SUSPECT_ORDERS[request.order],
+        round=request.round if request.HasField("round") else None,
+        given_label=request.given_label if request.HasField("given_label") else None,
+        decision=decision,
+    )
+
+
+def ranked_set(against: int) -> str:
+    """Which examples ExplainExample ranks: the training set (TRAIN, unset) or the validation set."""
+    if against not in _RANKED_SETS:
+        raise InvalidArgument("against", "choose TRAIN, VALIDATION or leave it unset (TRAIN)")
+    return _RANKED_SETS[against]
 
 
 def decision(message: pb.ReviewDecision) -> ReviewDecision | None:
@@ -88,9 +121,13 @@ def decision(message: pb.ReviewDecision) -> ReviewDecision | None:
     return ReviewDecision(decision=DECISIONS[message.decision], label=message.label)
 
 
-def influences(items: list[Influence], train_set: TextDataset) -> list[pb.Influence]:
-    positions = train_set.positions([i.train_id for i in items])
+def influences(items: list[Influence], ranked: TextDataset, predicted_labels: dict[str, str]) -> list[pb.Influence]:
+    positions = ranked.positions([i.example_id for i in items])
     return [
-        pb.Influence(example_id=i.train_id, score=i.score, label=train_set.label_names[train_set.labels[p]], text=train_set.texts[p])
+        pb.Influence(
+            example_id=i.example_id, score=i.score, label=ranked.label_names[ranked.labels[p]], text=ranked.texts[p],
+            predicted_label=predicted_labels[i.example_id],
+            text_pair=ranked.text_pairs[p] if ranked.text_pairs is not None else "",
+        )
         for i, p in zip(items, positions)
     ]

@@ -37,6 +37,9 @@ class DatasetRecord(_Record):
     bytes: int
     folder: Path
     created_at: str
+    original_labels: dict[str, str] = {}
+    """Training id -> its label before the review of the job this data set was made from (RerunWithDecisions),
+    for the rows whose label that review changed."""
 
     def file(self, split: str) -> Path | None:
         """The uploaded file of `split`, or None where that split was not uploaded."""
@@ -71,6 +74,8 @@ class JobRecord(_Record):
     """The round whose training is saved in the job folder and not yet scored."""
     cancel_requested: bool = False
     report_json: str = ""
+    parent_job_id: str = ""
+    """The job whose reviewed training set this one runs on (RerunWithDecisions); empty for a submitted job."""
 
 
 class JobEvent(_Record):

@@ -15,7 +15,7 @@ from gbair.coordinator.jobs import adapter_folder, job_data
 from gbair.coordinator.records import JobRecord, JobStatus
 from gbair.coordinator.retention import require_job_folder
 from gbair.coordinator.review import reviewed_train_set
-from gbair.coordinator.round_models import RoundModels
+from gbair.coordinator.round_models import RankedSet, RoundModels
 from gbair.coordinator.settings import CoordinatorSettings
 from gbair.coordinator.store import Store
 
@@ -24,8 +24,11 @@ from gbair.coordinator.store import Store
 class ExplainedExample:
     explanation: Explanation
     round: int
-    train_set: TextDataset
-    """The round's training set, to look up the influential examples' labels and texts."""
+    ranked: TextDataset
+    """The examples ranked (the round's training set, or the validation set), to look up the influential
+    examples' labels in force and texts."""
+    predicted_labels: dict[str, str]
+    """The round's model's prediction for each ranked example."""
 
 
 def finished_rounds(job: JobRecord) -> RecoveryState:
@@ -35,7 +38,8 @@ def finished_rounds(job: JobRecord) -> RecoveryState:
 
 
 def explain(
-    store: Store, settings: CoordinatorSettings, models: RoundModels, job: JobRecord, example_id: str, round_index: int | None, top: int
+    store: Store, settings: CoordinatorSettings, models: RoundModels, job: JobRecord, example_id: str,
+    round_index: int | None, top: int, against: RankedSet = "train",
 ) -> ExplainedExample:
     state = finished_rounds(job)
     require_job_folder(settings, job)
@@ -46,14 +50,17 @@ def explain(
         raise InvalidArgument("round", f"job '{job.job_id}' has rounds 0 to {len(state.rounds) - 1}")
     model = models.get(store, settings, job, round_index)
     splits = model.data.splits
+    # The round's training set first, so a training example carries the label in force in that round; an
+    # example removed by then, the label it was given.
     example = next(
         (dataset.subset(dataset.positions([example_id]))
-         for dataset in (splits.train, splits.validation, splits.test) if dataset is not None and example_id in dataset.ids),
+         for dataset in (model.train_set, splits.train, splits.validation, splits.test)
+         if dataset is not None and example_id in dataset.ids),
         None,
     )
     if example is None:
         raise NotFound(f"no example '{example_id}' in the training, validation or test data of job '{job.job_id}'")
-    return ExplainedExample(model.explain(example, top), round_index, model.train_set)
+    return ExplainedExample(model.explain(example, top, against), round_index, model.ranked_set(against), model.predicted_labels)
 
 
 def export_cleaned(store: Store, settings: CoordinatorSettings, job: JobRecord) -> Path:
@@ -72,6 +79,6 @@ def adapter_files(settings: CoordinatorSettings, job: JobRecord) -> tuple[Path, 
     return folder, sorted(p for p in folder.rglob("*") if p.is_file())
 
 
-def succeeded(job: JobRecord) -> None:
+def succeeded(job: JobRecord, needs: str = "exports need") -> None:
     if job.status != JobStatus.SUCCEEDED:
-        raise FailedPrecondition(f"job '{job.job_id}' is {job.status.value}; exports need a job that succeeded")
+        raise FailedPrecondition(f"job '{job.job_id}' is {job.status.value}; {needs} a job that succeeded")

@@ -28,8 +28,9 @@ from gbair.coordinator.jobs import job_data
 from gbair.coordinator.errors import REDIS_UNREACHABLE, InvalidArgument, ServiceError
 from gbair.coordinator.limits import TenantSlots
 from gbair.coordinator.reader import AsyncReader
+from gbair.coordinator.rerun import rerun_with_decisions
 from gbair.coordinator.retention import remove_job_folder
-from gbair.coordinator.review import check_decisions, suspects
+from gbair.coordinator.review import check_decisions, select, suspects
 from gbair.coordinator.round_models import RoundModels
 from gbair.coordinator.settings import CoordinatorSettings
 from gbair.coordinator.store import Store
@@ -228,18 +229,25 @@ class GbairServicer(gbair_pb2_grpc.GbairServicer):
         job = await self.reader.job(caller.tenant, _id("job_id", request.job_id))
         page_size = _page_size(request.page_size)
         start = _page_offset(request.page_token)
-        rows = await self._call(self._suspects, job) if job.state else []
+        query = messages.suspect_query(request)
+        rows, label_names = await self._call(self._suspects, job, query)
         page = rows[start : start + page_size]
         following = start + page_size
         return pb.ListSuspectsResponse(
             suspects=[messages.suspect(r) for r in page],
             next_page_token=str(following) if following < len(rows) else "",
             total=len(rows),
+            label_names=label_names,
         )
 
-    def _suspects(self, job):
+    def _suspects(self, job, query):
+        """The suspects matching `query`, in its order, and the data set's label names."""
         data = job_data(self.store, self.settings, job)
-        return suspects(job.state, data.splits.train, self.store.reviews(job.job_id))
+        rows = []
+        if job.state is not None:
+            original_labels = self.store.dataset(job.tenant, job.spec.dataset_id).original_labels
+            rows = suspects(job.state, data.splits.train, self.store.reviews(job.job_id), original_labels)
+        return select(rows, query, data.splits.label_names), data.splits.label_names
 
     @_status_errors
     async def ReviewSuspects(self, request, context):
@@ -271,13 +279,14 @@ class GbairServicer(gbair_pb2_grpc.GbairServicer):
             if not 1 <= top <= MAX_TOP:
                 raise InvalidArgument("top", f"must be between 1 and {MAX_TOP}")
             round_index = request.round if request.HasField("round") else None
+            against = messages.ranked_set(request.against)
             explained = await self._heavy(
-                results.explain, self.store, self.settings, self.round_models, job, example_id, round_index, top
+                results.explain, self.store, self.settings, self.round_models, job, example_id, round_index, top, against
             )
         return pb.Explanation(
             example_id=example_id, round=explained.round,
-            proponents=messages.influences(explained.explanation.proponents, explained.train_set),
-            opponents=messages.influences(explained.explanation.opponents, explained.train_set),
+            proponents=messages.influences(explained.explanation.proponents, explained.ranked, explained.predicted_labels),
+            opponents=messages.influences(explained.explanation.opponents, explained.ranked, explained.predicted_labels),
         )
 
     # --- export ------------------------------------------------------------------------------------
@@ -303,6 +312,17 @@ class GbairServicer(gbair_pb2_grpc.GbairServicer):
             for path in files:
                 async for chunk in _file_chunks(path, path.relative_to(folder).as_posix()):
                     yield chunk
+
+    @_status_errors
+    async def RerunWithDecisions(self, request, context):
+        caller = self._caller(context)
+        caller.require_write("rerun jobs")
+        # Writing the reviewed data set loads and writes a whole data set: a heavy call, like an export.
+        with self.heavy_calls.hold(caller.tenant):
+            parent = await self.reader.job(caller.tenant, _id("job_id", request.job_id))
+            request_id = _id("request_id", request.request_id)
+            job = await self._heavy(rerun_with_decisions, self.store, self.settings, parent, request_id)
+        return messages.job(job)
 
     # --- deleting ----------------------------------------------------------------------------------
 

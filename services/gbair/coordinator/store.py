@@ -8,7 +8,7 @@ Keys (all under the configured prefix P):
   P:job:<id>:reviews             hash: example id -> ReviewDecision JSON
   P:tenant:<t>:jobs              sorted set of job ids by creation time
   P:tenant:<t>:active            set of the tenant's queued or running jobs
-  P:tenant:<t>:request:<rid>     the job id a client request id made (idempotent submit)
+  P:tenant:<t>:request:<rid>     the job id a client request id made (idempotent submit and rerun)
   P:queue                        list of queued job ids, next first
   P:running                      list of jobs taken from the queue; put back when their lease expires
   P:job:<id>:lease               the id of the coordinator running the job, with a TTL its heartbeats renew
@@ -54,12 +54,19 @@ def retrying_client_options(retry: type[Retry] | type[redis.asyncio.retry.Retry]
 
 # Submit: the request id, the data set, the tenant's quota and the new job are checked and written in one
 # step, so a retry sees either nothing or the whole job, concurrent submits cannot pass the quota together,
-# and a data set deleted meanwhile (delete_dataset watches the active set) cannot get a job.
+# and a data set deleted meanwhile (delete_dataset watches the active set) cannot get a job. A rerun
+# passes its new data set's record (ARGV[9], else empty), written in the same step: a retry or a
+# concurrent rerun with the request id finds the job and its data set both, or neither.
 _CREATE_JOB = """
 local existing = redis.call('GET', KEYS[1])
 if existing then return {'existing', existing} end
-if redis.call('EXISTS', KEYS[7]) == 0 then return {'no-dataset', ''} end
+local new_dataset = ARGV[9]
+if new_dataset == '' and redis.call('EXISTS', KEYS[7]) == 0 then return {'no-dataset', ''} end
 if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[2]) then return {'full', ''} end
+if new_dataset ~= '' then
+  redis.call('HSET', KEYS[7], 'record', new_dataset)
+  redis.call('ZADD', KEYS[8], ARGV[6], ARGV[10])
+end
 redis.call('HSET', KEYS[3], 'meta', ARGV[3], 'status', ARGV[4], 'updated_at', ARGV[5])
 redis.call('ZADD', KEYS[4], ARGV[6], ARGV[1])
 redis.call('SADD', KEYS[2], ARGV[1])
@@ -154,30 +161,74 @@ class Store:
         One Lua script checks the request id and the quota and writes the job with its request id, so a
         coordinator killed at any point of a submit leaves either no trace or a whole job behind the
         request id, and concurrent submits with one request id all get the one job."""
-        stamp = now()
-        meta = {"tenant": tenant, "request_id": request_id, "spec": spec.model_dump(), "created_at": stamp}
-        event = JobEvent(status=JobStatus.QUEUED, phase="queued")
-        outcome, existing_id = self._create_job(
-            keys=[
-                self._key("tenant", tenant, "request", request_id), self._key("tenant", tenant, "active"),
-                self._key("job", job_id), self._key("tenant", tenant, "jobs"), self._key("queue"),
-                self._key("job", job_id, "events"), self._key("dataset", spec.dataset_id),
-            ],
-            args=[
-                job_id, max_active, json.dumps(meta), JobStatus.QUEUED.value, stamp, time.time(),
-                event.model_dump_json(), EVENTS_KEPT,
-            ],
-        )
-        if outcome == "no-dataset":
-            raise NotFound(f"no data set '{spec.dataset_id}'")
-        if outcome == "full":
-            raise ResourceExhausted(f"tenant '{tenant}' already has {max_active} queued or running jobs; wait or cancel one")
+        outcome, existing_id = self._run_create_job(self.redis, job_id, tenant, request_id, spec, max_active)
         if outcome == "existing":
             existing = self.job(tenant, existing_id)
             if existing.spec != spec:
                 raise InvalidArgument("request_id", f"'{request_id}' was already used for job {existing.job_id} with a different spec")
             return existing, False
+        return self._created(tenant, job_id, spec, max_active, outcome)
+
+    def create_rerun_job(
+        self, job_id: str, tenant: str, request_id: str, spec: JobSpec, parent_job_id: str, dataset: DatasetRecord,
+        max_active: int, max_datasets: int, max_dataset_bytes: int,
+    ) -> tuple[JobRecord, bool]:
+        """As create_job, for a job on `dataset`, a new data set made from job `parent_job_id`'s review: the
+        data set is recorded with the job, in the same script, or not at all (False: this request id made
+        a job already, and `dataset` was not recorded). The tenant's data set limits are checked in the
+        same transaction, as add_dataset_within_limits does."""
+        datasets_key = self._key("tenant", tenant, "datasets")
+
+        def create(pipe) -> None:
+            self.check_dataset_limits(tenant, dataset.bytes, max_datasets, max_dataset_bytes, client=pipe)
+            pipe.multi()
+            self._run_create_job(pipe, job_id, tenant, request_id, spec, max_active, parent_job_id, dataset)
+
+        ((outcome, existing_id),) = self.redis.transaction(create, datasets_key)
+        if outcome == "existing":
+            existing = self.job(tenant, existing_id)
+            if existing.parent_job_id != parent_job_id:
+                raise InvalidArgument("request_id", f"'{request_id}' was already used for job {existing.job_id}, not a rerun of '{parent_job_id}'")
+            return existing, False
+        return self._created(tenant, job_id, spec, max_active, outcome)
+
+    def _run_create_job(
+        self, client, job_id: str, tenant: str, request_id: str, spec: JobSpec, max_active: int,
+        parent_job_id: str = "", new_dataset: DatasetRecord | None = None,
+    ):
+        """The _CREATE_JOB script on `client` (the Redis client, or a transaction's pipeline)."""
+        stamp = now()
+        meta = {
+            "tenant": tenant, "request_id": request_id, "spec": spec.model_dump(), "created_at": stamp,
+            "parent_job_id": parent_job_id,
+        }
+        event = JobEvent(status=JobStatus.QUEUED, phase="queued")
+        return self._create_job(
+            keys=[
+                self._key("tenant", tenant, "request", request_id), self._key("tenant", tenant, "active"),
+                self._key("job", job_id), self._key("tenant", tenant, "jobs"), self._key("queue"),
+                self._key("job", job_id, "events"), self._key("dataset", spec.dataset_id),
+                self._key("tenant", tenant, "datasets"),
+            ],
+            args=[
+                job_id, max_active, json.dumps(meta), JobStatus.QUEUED.value, stamp, time.time(),
+                event.model_dump_json(), EVENTS_KEPT, new_dataset.model_dump_json() if new_dataset else "",
+                new_dataset.dataset_id if new_dataset else "",
+            ],
+            client=client,
+        )
+
+    def _created(self, tenant: str, job_id: str, spec: JobSpec, max_active: int, outcome: str) -> tuple[JobRecord, bool]:
+        if outcome == "no-dataset":
+            raise NotFound(f"no data set '{spec.dataset_id}'")
+        if outcome == "full":
+            raise ResourceExhausted(f"tenant '{tenant}' already has {max_active} queued or running jobs; wait or cancel one")
         return self.job(tenant, job_id), True
+
+    def job_of_request(self, tenant: str, request_id: str) -> JobRecord | None:
+        """The job this request id made, if any."""
+        job_id = self.redis.get(self._key("tenant", tenant, "request", request_id))
+        return self.job(tenant, job_id) if job_id else None
 
     def job(self, tenant: str | None, job_id: str) -> JobRecord:
         """The job, if it belongs to `tenant` (None: the coordinator itself, any tenant)."""
@@ -203,6 +254,7 @@ class Store:
             trained_round=int(fields["trained_round"]) if fields.get("trained_round") else None,
             cancel_requested=fields.get("cancel") == "1",
             report_json=fields.get("report", ""),
+            parent_job_id=meta.get("parent_job_id", ""),
         )
 
     # --- the queue and a job's steps ---------------------------------------------------------------
@@ -243,7 +295,9 @@ class Store:
     def record_round(self, job_id: str, state: RecoveryState) -> None:
         """A round is finished: its state replaces the last, and its training is no longer pending."""
         report = state.rounds[-1]
-        metrics = report.model_dump(exclude={"flagged_ids", "flagged_scores", "relabels"})
+        metrics = report.model_dump(
+            exclude={"flagged_ids", "flagged_scores", "relabels", "suggested_labels", "flagged_probabilities"}
+        )
         metrics["flagged"] = len(report.flagged_ids)
 
         def write(pipe) -> None:

@@ -218,6 +218,11 @@ class GbairServicer:
         """A new job on the parent's reviewed training set (ExportCleanedDataset's rows and labels) with the
         parent's validation and test data and spec; the new job's `parent_job_id` names the parent. Needs a
         job that succeeded and a write token. Idempotent by `request_id`, like SubmitJob.
+        The reviewed set is stored as a new data set of the tenant (it counts against the data set limits,
+        RESOURCE_EXHAUSTED past them), with the uploaded validation and test files as they were (or, where
+        the parent carved its validation set out of the training file, that carved set). The new job's spec
+        is the parent's with that data set and without `train_size` and `corrupt` (the data set is already
+        the parent's sample, with its labels) nor, where the validation set was carved, `val_size`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
