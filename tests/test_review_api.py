@@ -229,6 +229,31 @@ def test_rerun_is_idempotent_by_request_id(client, reviewed, rerun):
     assert [d.dataset_id for d in client.list_datasets()] == datasets
 
 
+def test_concurrent_reruns_with_one_request_id_make_one_job_and_one_data_set(coordinator, client, reviewed):
+    """Past the API's heavy-call thread, as two coordinators would: both build a data set, one records it
+    with its job, the other finds that job and removes its own files."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gbair.coordinator.rerun import rerun_with_decisions
+    from gbair.coordinator.settings import CoordinatorSettings
+    from gbair.coordinator.store import Store
+
+    parent, _ = reviewed
+    settings = CoordinatorSettings.model_validate(coordinator.settings)
+    store = Store.connect(settings.redis_url, settings.redis_prefix)
+    record = store.job("a", parent.job_id)
+    before = {d.dataset_id for d in client.list_datasets()}
+    with ThreadPoolExecutor(2) as threads:
+        jobs = list(threads.map(lambda _: rerun_with_decisions(store, settings, record, "raced-1"), range(2)))
+    store.redis.close()
+    assert jobs[0].job_id == jobs[1].job_id and jobs[0].parent_job_id == parent.job_id
+    added = {d.dataset_id for d in client.list_datasets()} - before
+    assert added == {jobs[0].spec.dataset_id}
+    folders = {p.name for p in (coordinator.state_dir / "datasets" / "a").iterdir()}
+    assert folders == before | added
+    client.cancel(jobs[0].job_id)
+
+
 def test_rerun_needs_a_write_token_and_a_job_that_succeeded(coordinator, client, dataset, reviewed):
     parent, _ = reviewed
     with GbairClient(coordinator.target, TOKEN_A_READ) as reader:

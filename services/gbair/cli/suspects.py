@@ -1,4 +1,5 @@
-"""`gbair suspects`: the examples a job flagged, with scores, suggested labels and review decisions."""
+"""`gbair suspects`: the examples a job flagged, with scores, given (and original) and suggested labels, the
+round's model's most probable label, and review decisions."""
 
 from __future__ import annotations
 

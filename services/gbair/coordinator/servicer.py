@@ -94,7 +94,7 @@ class GbairServicer(gbair_pb2_grpc.GbairServicer):
         self.round_models = RoundModels(settings.explain_cache_rounds)
         self.streams = TenantSlots("WatchJob streams", settings.max_watch_streams_per_tenant, "max_watch_streams_per_tenant")
         self.heavy_calls = TenantSlots(
-            "ExplainExample or export calls", settings.max_heavy_calls_per_tenant, "max_heavy_calls_per_tenant"
+            "ExplainExample, export or rerun calls", settings.max_heavy_calls_per_tenant, "max_heavy_calls_per_tenant"
         )
         self._heavy_threads = ThreadPoolExecutor(settings.heavy_workers, thread_name_prefix="gbair-heavy")
 

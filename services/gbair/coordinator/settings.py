@@ -49,14 +49,14 @@ class CoordinatorSettings(BaseModel):
     max_watch_streams_per_tenant: int = Field(64, ge=1, description="WatchJob streams one tenant may hold open at once.")
     max_heavy_calls_per_tenant: int = Field(
         2, ge=1,
-        description="ExplainExample and export calls one tenant may run at once, whatever its tokens' scope; more are refused.",
+        description="ExplainExample, export and rerun calls one tenant may run at once, whatever its tokens' scope; more are refused.",
     )
     heavy_workers: int = Field(
         1, ge=1, le=64,
         description="Threads for model work and exports, shared by all tenants; each takes a core from the calls and jobs.",
     )
     explain_cache_rounds: int = Field(
-        4, ge=1, description="Rounds whose model and training gradients are kept in memory for ExplainExample."
+        4, ge=1, description="Rounds whose model, predictions and gradients are kept in memory for ExplainExample."
     )
     lease_ttl_s: float = Field(
         LEASE_TTL_S, ge=1.0, le=3600.0, allow_inf_nan=False,
