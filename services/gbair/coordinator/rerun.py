@@ -13,7 +13,7 @@ from tempfile import TemporaryDirectory
 
 from gbair.core.data import TextDataset, write_dataset
 from gbair.coordinator.datasets import DatasetUpload
-from gbair.coordinator.errors import InvalidArgument
+from gbair.coordinator.errors import InvalidArgument, ServiceError
 from gbair.coordinator.jobs import JobData, job_data
 from gbair.coordinator.records import DatasetRecord, JobRecord
 from gbair.coordinator.results import succeeded
@@ -48,9 +48,10 @@ def rerun_with_decisions(store: Store, settings: CoordinatorSettings, parent: Jo
             uuid.uuid4().hex[:16], parent.tenant, request_id, spec, parent.job_id, dataset, settings.max_queued_jobs,
             settings.max_datasets_per_tenant, settings.max_dataset_bytes_per_tenant,
         )
-    except BaseException:
+    except ServiceError:  # refused: nothing was recorded
         shutil.rmtree(dataset.folder, ignore_errors=True)
         raise
+    # A Redis error above leaves the files, as the script may have run and recorded them.
     if not created:  # a concurrent rerun with this request id came first, with its own data set
         shutil.rmtree(dataset.folder, ignore_errors=True)
     return job
