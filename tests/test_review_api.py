@@ -217,14 +217,14 @@ def test_the_rerun_shows_the_labels_before_the_review(client, reviewed, rerun):
         assert suspect.original_label == UPLOADED[suspect.example_id]
 
 
-def test_rerun_is_idempotent_by_request_id(client, reviewed, rerun):
+def test_rerun_is_idempotent_by_request_id(client, removed, reviewed, rerun):
     parent, _ = reviewed
     datasets = [d.dataset_id for d in client.list_datasets()]
     again = client.rerun_with_decisions(parent.job_id, request_id="rerun-1")
     assert again.job_id == rerun.job_id and again.spec.dataset_id == rerun.spec.dataset_id
     assert [d.dataset_id for d in client.list_datasets()] == datasets
     # A request id another call used is refused, and makes nothing either.
-    error = _status_of(lambda: client.rerun_with_decisions(parent.job_id, request_id="remove-1"))
+    error = _status_of(lambda: client.rerun_with_decisions(parent.job_id, request_id=removed.request_id))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and "request_id" in error.details()
     assert [d.dataset_id for d in client.list_datasets()] == datasets
 
