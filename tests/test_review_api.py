@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import grpc
 import pytest
@@ -157,6 +158,21 @@ def test_explain_against_the_trusted_set(client, removed):
 
     error = _status_of(lambda: client.explain(removed.job_id, suspect.example_id, against=pb.TEST))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and "against" in error.details()
+
+
+def test_explanations_carry_the_second_text_of_pairs(client, tmp_path):
+    def write(name: str, records: list[dict]) -> Path:
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text("".join(json.dumps({**r, "pair": f"pair of {r['id']}"}) + "\n" for r in records))
+        return path
+
+    dataset = client.upload_dataset("pairs", write("train", rows("t", 24)), write("validation", rows("v", 8)),
+                                    columns=pb.ColumnNames(text_pair="pair"))
+    job = _run(client, pb.JobSpec(dataset_id=dataset.dataset_id, rounds=0, epochs=1), "pairs-1")
+    for against in (pb.TRAIN, pb.VALIDATION):
+        explanation = client.explain(job.job_id, "t3", top=3, against=against)
+        influences = [*explanation.proponents, *explanation.opponents]
+        assert influences and all(i.text_pair == f"pair of {i.example_id}" for i in influences)
 
 
 # --- rerun ---------------------------------------------------------------------------------------------
