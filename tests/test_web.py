@@ -233,7 +233,6 @@ def test_the_suspects_page_lists_every_suspect_with_text_labels_score_and_decisi
     assert [r.get_attribute("data-example") for r in rows] == [s.example_id for s in expected]
     assert expected[0].text in rows[0].text and expected[0].given_label in rows[0].text
     assert "undecided" in rows[0].text
-    screenshot(browser, "suspects")
 
 
 def test_a_reviewer_accepts_rejects_and_sets_a_label_from_the_keyboard(browser, web, job_id, api):
@@ -274,6 +273,8 @@ def test_a_decision_sent_twice_is_recorded_once(browser, web, job_id, api):
         assert answer.status == 303, answer.read()
     assert decisions(api, job_id)[example] == (pb.SET_LABEL, "neg")
     assert len(decisions(api, job_id)) == 5
+    browser.get(f"{web}/jobs/{job_id}/suspects")
+    screenshot(browser, "suspects")  # with the decisions so far
 
 
 def test_a_post_without_the_sessions_csrf_token_is_refused(browser, web, job_id, api):
@@ -356,7 +357,8 @@ def test_a_coordinator_that_is_down_shows_a_banner_not_a_traceback(browser, job_
 
 
 def test_a_running_jobs_page_follows_its_progress_until_it_ends(browser, web, api, dataset):
-    job = api.submit(pb.JobSpec(dataset_id=dataset.dataset_id, rounds=1, seed=2))
+    # Enough epochs that the page opens while the job still runs.
+    job = api.submit(pb.JobSpec(dataset_id=dataset.dataset_id, rounds=1, seed=2, epochs=40))
     browser.get(f"{web}/jobs/{job.job_id}")
     if text_of(browser, "#status") != "succeeded":
         # The first event replaces the placeholder, unless the job ends first and the page reloads.
