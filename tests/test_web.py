@@ -128,6 +128,14 @@ def browser(tmp_path_factory):
     session.quit()
 
 
+@pytest.fixture
+def writer(browser, web, job_id):
+    """The browser, signed in with the write token (whatever the test before left)."""
+    if cookies(browser).get("gbair_token") != WRITE_TOKEN:
+        sign_in(browser, web, WRITE_TOKEN)
+    return browser
+
+
 def wait_for(condition, what: str, timeout_s: float = PAGE_WAIT_S):
     deadline = time.monotonic() + timeout_s
     while not (value := condition()):
@@ -227,7 +235,7 @@ def test_signed_in_the_jobs_and_the_job_page_show_status_rounds_and_plot(browser
 # --- review ---------------------------------------------------------------------------------------
 
 
-def test_the_suspects_page_lists_every_suspect_with_text_labels_score_and_decision(browser, web, job_id, api):
+def test_the_suspects_page_lists_every_suspect_with_text_labels_score_and_decision(writer, browser, web, job_id, api):
     browser.get(f"{web}/jobs/{job_id}/suspects")
     expected = list(api.suspects(job_id))
     rows = find(browser, "#suspects tbody tr")
@@ -236,7 +244,7 @@ def test_the_suspects_page_lists_every_suspect_with_text_labels_score_and_decisi
     assert "undecided" in rows[0].text
 
 
-def test_a_reviewer_accepts_rejects_and_sets_a_label_from_the_keyboard(browser, web, job_id, api):
+def test_a_reviewer_accepts_rejects_and_sets_a_label_from_the_keyboard(writer, browser, web, job_id, api):
     queue = [s.example_id for s in api.suspects(job_id)]
     browser.get(f"{web}/jobs/{job_id}/suspects")
     press(browser, "j")  # starts the queue at its first suspect
@@ -258,7 +266,7 @@ def test_a_reviewer_accepts_rejects_and_sets_a_label_from_the_keyboard(browser, 
     assert decisions(api, job_id) == {queue[0]: (pb.ACCEPT, ""), queue[1]: (pb.REJECT, ""), queue[2]: (pb.SET_LABEL, "pos")}
 
 
-def test_the_buttons_record_the_same_decisions_with_the_mouse(browser, web, job_id, api):
+def test_the_buttons_record_the_same_decisions_with_the_mouse(writer, browser, web, job_id, api):
     example = list(api.suspects(job_id))[3].example_id
     browser.get(f"{web}/jobs/{job_id}/evidence?example={example}")
     find(browser, "#reject")[0].click()
@@ -266,7 +274,7 @@ def test_the_buttons_record_the_same_decisions_with_the_mouse(browser, web, job_
     assert decisions(api, job_id)[example] == (pb.REJECT, "")
 
 
-def test_a_decision_sent_twice_is_recorded_once(browser, web, job_id, api):
+def test_a_decision_sent_twice_is_recorded_once(writer, browser, web, job_id, api):
     example = list(api.suspects(job_id))[4].example_id
     fields = {"csrf": cookies(browser)["gbair_csrf"], "example": example, "decision": "set_label", "label": "neg"}
     for _ in range(2):
@@ -278,7 +286,7 @@ def test_a_decision_sent_twice_is_recorded_once(browser, web, job_id, api):
     screenshot(browser, "suspects")  # with the decisions so far
 
 
-def test_a_post_without_the_sessions_csrf_token_is_refused(browser, web, job_id, api):
+def test_a_post_without_the_sessions_csrf_token_is_refused(writer, browser, web, job_id, api):
     example = list(api.suspects(job_id))[5].example_id
     fields = {"example": example, "decision": "accept"}
     session = cookies(browser)
@@ -294,7 +302,7 @@ def test_a_post_without_the_sessions_csrf_token_is_refused(browser, web, job_id,
 
 
 @pytest.mark.parametrize("what", ["dataset", "adapter"])
-def test_the_exports_download_as_zips(browser, web, job_id, what):
+def test_the_exports_download_as_zips(writer, browser, web, job_id, what):
     browser.get(f"{web}/jobs/{job_id}")
     find(browser, f"#export-{what}")[0].click()
     path = browser.downloads / f"gbair-{job_id}-{what}.zip"
@@ -310,7 +318,7 @@ def test_the_exports_download_as_zips(browser, web, job_id, what):
 # --- what a session may do ------------------------------------------------------------------------
 
 
-def test_a_read_only_token_sees_everything_and_can_change_nothing(browser, web, job_id, api):
+def test_a_read_only_token_sees_everything_and_can_change_nothing(writer, browser, web, job_id, api):
     browser.get(f"{web}/jobs")
     find(browser, ".sign-out button")[0].click()
     wait_for(lambda: browser.current_url.endswith("/sign-in"), "the sign-in page")
@@ -332,7 +340,7 @@ def test_a_read_only_token_sees_everything_and_can_change_nothing(browser, web, 
     sign_in(browser, web, WRITE_TOKEN)
 
 
-def test_a_token_the_coordinator_no_longer_accepts_sends_back_to_sign_in(browser, web, job_id):
+def test_a_token_the_coordinator_no_longer_accepts_sends_back_to_sign_in(writer, browser, web, job_id):
     browser.get(f"{web}/jobs")
     browser.delete_cookie("gbair_token")
     browser.add_cookie({"name": "gbair_token", "value": "revoked-token-0123456789", "path": "/"})
@@ -357,8 +365,7 @@ def test_a_coordinator_that_is_down_shows_a_banner_not_a_traceback(browser, job_
         process.wait(timeout=30)
 
 
-def test_a_running_jobs_page_follows_its_progress_until_it_ends(browser, web, api, dataset):
-    sign_in(browser, web, WRITE_TOKEN)
+def test_a_running_jobs_page_follows_its_progress_until_it_ends(writer, browser, web, api, dataset):
     # Enough epochs that the page opens while the job still runs.
     job = api.submit(pb.JobSpec(dataset_id=dataset.dataset_id, rounds=1, seed=2, epochs=40))
     browser.get(f"{web}/jobs/{job.job_id}")
@@ -383,7 +390,7 @@ def test_a_running_jobs_page_follows_its_progress_until_it_ends(browser, web, ap
 
 
 @pytest.mark.review_api
-def test_suspects_sort_by_score_and_filter_by_round_label_and_decision(browser, web, job_id, api):
+def test_suspects_sort_by_score_and_filter_by_round_label_and_decision(writer, browser, web, job_id, api):
     browser.get(f"{web}/jobs/{job_id}/suspects?order=score-desc")
     scores = [float(cell.text) for cell in find(browser, "#suspects td.score")]
     assert len(scores) == 8 and scores == sorted(scores, reverse=True)
@@ -398,7 +405,7 @@ def test_suspects_sort_by_score_and_filter_by_round_label_and_decision(browser, 
 
 
 @pytest.mark.review_api
-def test_suspects_show_probabilities_and_a_suggested_label(browser, web, job_id):
+def test_suspects_show_probabilities_and_a_suggested_label(writer, browser, web, job_id):
     browser.get(f"{web}/jobs/{job_id}/suspects")
     row = find(browser, "#suspects tbody tr")[0]
     assert len(row.find_elements("css selector", ".probabilities li")) == 2
@@ -406,7 +413,7 @@ def test_suspects_show_probabilities_and_a_suggested_label(browser, web, job_id)
 
 
 @pytest.mark.review_api
-def test_the_evidence_names_the_models_prediction_for_each_trusted_example(browser, web, job_id, api):
+def test_the_evidence_names_the_models_prediction_for_each_trusted_example(writer, browser, web, job_id, api):
     example = next(iter(api.suspects(job_id))).example_id
     browser.get(f"{web}/jobs/{job_id}/evidence?example={example}")
     wait_for(lambda: find(browser, "#opponents tbody tr"), "the evidence")
@@ -416,9 +423,10 @@ def test_the_evidence_names_the_models_prediction_for_each_trusted_example(brows
 
 
 @pytest.mark.review_api
-def test_rerun_with_my_decisions_opens_the_new_job_with_its_parent(browser, web, job_id):
+def test_rerun_with_my_decisions_opens_the_new_job_with_its_parent(writer, browser, web, job_id):
     browser.get(f"{web}/jobs/{job_id}")
     find(browser, "#rerun")[0].click()
-    wait_for(lambda: find(browser, "#parent"), "the new job's page")
+    wait_for(lambda: find(browser, "#parent") or find(browser, "#problem"), "the new job's page")
+    assert not find(browser, "#problem"), find(browser, "#problem")[0].text
     assert browser.current_url != f"{web}/jobs/{job_id}"
     assert job_id in find(browser, "#parent")[0].text
