@@ -205,6 +205,15 @@ def screenshot(browser, name: str) -> None:
 # --- sign-in --------------------------------------------------------------------------------------
 
 
+def test_pages_may_not_be_framed_or_load_anything_but_their_own_files(web):
+    connection = http.client.HTTPConnection(web.removeprefix("http://"), timeout=30)
+    connection.request("GET", "/sign-in")
+    answer = connection.getresponse()
+    policy = answer.getheader("Content-Security-Policy")
+    assert answer.status == 200 and "frame-ancestors 'none'" in policy and "default-src 'self'" in policy
+    assert answer.getheader("X-Content-Type-Options") == "nosniff"
+
+
 def test_an_unknown_token_is_refused_at_sign_in(browser, web, job_id):
     sign_in(browser, web, "not-a-token-the-coordinator-knows")
     assert browser.current_url.endswith("/sign-in")

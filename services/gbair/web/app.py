@@ -49,6 +49,32 @@ FAILURES = {
 }
 
 
+# Pages load only their own stylesheet and script (the probability bars set a CSS variable in a style
+# attribute), and no other site may frame them: a framed page could be clicked into decisions.
+SECURITY_HEADERS = [
+    (b"content-security-policy",
+     b"default-src 'self'; style-src-attr 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+]
+
+
+class SecurityHeaders:
+    """ASGI middleware adding SECURITY_HEADERS to every response; plain ASGI rather than Starlette's
+    BaseHTTPMiddleware, which would stand between a progress stream and the browser's disconnect."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 class NotSignedIn(Exception):
     pass
 
@@ -86,6 +112,7 @@ def parse_filter(order: str = "rank", round: str = "", given: str = "", status: 
 
 def create_app(coordinator: Coordinator, sessions: Sessions) -> FastAPI:
     app = FastAPI(title="gbair review", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.globals.update(
