@@ -324,6 +324,14 @@ def test_the_exports_download_as_zips(writer, browser, web, job_id, what):
             assert b"id,text,label" in archive.read(cleaned).replace(b"\r", b"")
 
 
+def test_what_the_coordinator_does_not_have_is_a_page_that_says_so(writer, browser, web, job_id):
+    browser.get(f"{web}/jobs/{job_id}/evidence?example=v0")  # a validation example, no suspect
+    assert "is not one of job" in find(browser, "#problem")[0].text
+    browser.get(f"{web}/jobs/no-such-job/export/dataset.zip")
+    assert "Not found" in find(browser, "#problem")[0].text
+    assert not list(browser.downloads.glob("gbair-no-such-job-*"))
+
+
 # --- what a session may do ------------------------------------------------------------------------
 
 
