@@ -4,7 +4,6 @@ lines of script in static/review.js add keyboard shortcuts and live progress."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -13,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
+import anyio
 import grpc
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
@@ -29,6 +29,8 @@ from gbair.web.session import CSRF_FIELD, CsrfRefused, Sessions
 
 HERE = Path(__file__).parent
 SUSPECTS_PAGE_SIZE = 50
+# Job pages following a running job at once, each waiting on a thread.
+PROGRESS_STREAMS = anyio.CapacityLimiter(200)
 ENDED = (pb.SUCCEEDED, pb.FAILED, pb.CANCELLED)
 
 ORDERS = {"rank": pb.SUSPECT_ORDER_UNSPECIFIED, "score-desc": pb.SCORE_DESCENDING, "score-asc": pb.SCORE_ASCENDING}
@@ -268,7 +270,10 @@ def create_app(coordinator: Coordinator, sessions: Sessions) -> FastAPI:
             job = user.client.get_job(job_id)
             queue = calls.review_queue(user.client, job_id, chosen)
             position = _position(queue.suspects, example)
-            suspect = queue.suspects[position] if position is not None else _find(calls.review_queue(user.client, job_id, SuspectFilter()).suspects, example)
+            if position is not None:
+                suspect = queue.suspects[position]
+            else:  # opened from elsewhere, or decided out of an "undecided" queue
+                suspect = _find(calls.review_queue(user.client, job_id, SuspectFilter()).suspects, example)
             if suspect is None:
                 raise PageNotFound(f"Example '{example}' is not one of job {job_id}'s suspects.")
             dataset = calls.dataset_of(user.client, job)
@@ -357,12 +362,13 @@ def _find(suspects: list[pb.Suspect], example_id: str) -> pb.Suspect | None:
 
 
 async def _progress_events(client: GbairClient, job_id: str) -> AsyncIterator[str]:
-    """WatchJob's events as server-sent events. Each wait for the next event runs on a worker thread; a
-    browser that goes away cancels the call, which ends that wait."""
+    """WatchJob's events as server-sent events. Each wait for the next event runs on a thread of its own
+    limiter (an open job page holds one for as long as it is open, which must not starve the pages); a
+    browser that goes away abandons the wait and cancels the call, which ends it."""
     stream = client.watch(job_id)
     try:
         while True:
-            event = await asyncio.to_thread(next, stream, None)
+            event = await anyio.to_thread.run_sync(next, stream, None, abandon_on_cancel=True, limiter=PROGRESS_STREAMS)
             if event is None:
                 break
             yield f"data: {json.dumps(_progress(event))}\n\n"

@@ -18,6 +18,7 @@ from gbair.v1 import gbair_pb2 as pb
 
 QUEUE_PAGE_SIZE = 1000  # the API's largest page: a review queue is read in as few calls as it can be
 EVIDENCE_TOP = 10
+PAGE_CALL_TIMEOUT_S = 30.0  # a page says the coordinator is slow rather than hang
 EXPLAIN_TIMEOUT_S = 600.0  # ExplainExample may load and score a round's model first
 
 
@@ -59,7 +60,7 @@ class Coordinator:
         self._read_only: dict[str, bool] = {}
 
     def client(self, token: str) -> GbairClient:
-        return GbairClient(self.target, token, tls_ca=self.tls_ca, timeout_s=30.0)
+        return GbairClient(self.target, token, tls_ca=self.tls_ca, timeout_s=PAGE_CALL_TIMEOUT_S)
 
     def is_read_only(self, client: GbairClient, token: str) -> bool:
         """The API has no call that names a token's scope, so the app asks with a write that cannot
