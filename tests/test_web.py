@@ -1,6 +1,7 @@
 """The review app (`gbair web`) in a real headless Chromium, against a real coordinator that has run a
-small job on the tiny model. One coordinator, one app server and one browser serve the whole module; the
-tests run in file order, each leaving the browser signed in with the write token unless it says so.
+small job on the tiny model. One coordinator, one app server and one browser serve the whole module (one
+xdist group). Tests that need a signed-in browser ask for `writer`, which signs in with the write token
+when the test before left it otherwise; the decision tests build on each other, in file order.
 
 The tests marked `review_api` need the coordinator's side of the review API (probabilities, filters and
 order, evidence against the trusted set, RerunWithDecisions); the others pass on a coordinator that
