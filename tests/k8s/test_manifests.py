@@ -189,7 +189,7 @@ def test_the_coordinator_settings_load_and_point_at_the_cluster_and_redis(overla
 def test_checkpoints_are_on_one_shared_volume_for_the_coordinator_and_every_ray_pod(overlay):
     documents = rendered(overlay)
     storage = coordinator_settings(documents).ray.storage_path
-    pods = {"coordinator": one(documents, "Deployment")["spec"]["template"]}
+    pods = {"coordinator": one(documents, "Deployment", "gbair-coordinator")["spec"]["template"]}
     pods.update({name: group["template"] for name, group in ray_pod_specs(one(documents, "RayService")).items()})
     for name, pod in pods.items():
         claims = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in pod["spec"]["volumes"] if "persistentVolumeClaim" in v}
@@ -201,7 +201,7 @@ def test_checkpoints_are_on_one_shared_volume_for_the_coordinator_and_every_ray_
 
 def test_the_coordinator_is_probed_through_grpc_health_checking_on_its_grpc_port():
     documents = rendered("cpu")
-    container = one(documents, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    container = one(documents, "Deployment", "gbair-coordinator")["spec"]["template"]["spec"]["containers"][0]
     port = int(coordinator_settings(documents).listen.rpartition(":")[2])
     assert {p["name"]: p["containerPort"] for p in container["ports"]}["grpc"] == port
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
@@ -220,10 +220,11 @@ def test_the_coordinator_refuses_the_placeholder_tokens():
 @pytest.mark.parametrize("overlay", ["cpu", "gpu"])
 def test_only_the_coordinator_and_ray_pods_may_reach_redis(overlay):
     documents = rendered(overlay)
-    policy = one(documents, "NetworkPolicy")["spec"]
+    policy = one(documents, "NetworkPolicy", "gbair-redis")["spec"]
     pods = {
-        "coordinator": one(documents, "Deployment")["spec"]["template"],
+        "coordinator": one(documents, "Deployment", "gbair-coordinator")["spec"]["template"],
         "redis": one(documents, "StatefulSet")["spec"]["template"],
+        "web": one(documents, "Deployment", "gbair-web")["spec"]["template"],
     }
     pods.update({f"ray-{n}": g["template"] for n, g in ray_pod_specs(one(documents, "RayService")).items()})
 
@@ -238,9 +239,48 @@ def test_only_the_coordinator_and_ray_pods_may_reach_redis(overlay):
 
 
 @pytest.mark.parametrize("overlay", ["cpu", "gpu"])
+def test_the_web_app_may_reach_the_coordinators_grpc_port_and_nothing_else(overlay):
+    documents = rendered(overlay)
+    web = one(documents, "Deployment", "gbair-web")["spec"]["template"]
+    coordinator = one(documents, "Deployment", "gbair-coordinator")["spec"]["template"]
+    policy = one(documents, "NetworkPolicy", "gbair-web")["spec"]
+    assert policy["podSelector"]["matchLabels"].items() <= web["metadata"]["labels"].items()
+    assert policy["policyTypes"] == ["Egress"]
+    to_coordinator, dns = policy["egress"]
+    (peer,) = to_coordinator["to"]
+    assert peer["podSelector"]["matchLabels"].items() <= coordinator["metadata"]["labels"].items()
+    port = int(coordinator_settings(documents).listen.rpartition(":")[2])
+    assert to_coordinator["ports"] == [{"protocol": "TCP", "port": port}]
+    assert "to" not in dns and {p["port"] for p in dns["ports"]} == {53}
+    # The app's --target is the coordinator's Service, on that port.
+    arguments = web["spec"]["containers"][0]["args"]
+    service = one(documents, "Service", "gbair-coordinator")
+    assert arguments[arguments.index("--target") + 1] == f"{service['metadata']['name']}:{service['spec']['ports'][0]['port']}"
+    assert service["spec"]["ports"][0]["port"] == port
+
+
+def test_the_web_app_runs_unprivileged_and_is_probed_on_its_health_route():
+    from gbair.web.app import create_app
+    from gbair.web.coordinator import Coordinator
+    from gbair.web.session import Sessions
+
+    documents = rendered("cpu")
+    pod = one(documents, "Deployment", "gbair-web")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert pod["securityContext"]["runAsNonRoot"] and container["securityContext"]["allowPrivilegeEscalation"] is False
+    port = {p["name"]: p["containerPort"] for p in container["ports"]}["http"]
+    arguments = container["args"]
+    assert int(arguments[arguments.index("--port") + 1]) == port
+    routes = {route.path for route in create_app(Coordinator("unused:1"), Sessions(b"unused")).routes}
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"]["port"] == "http" and container[probe]["httpGet"]["path"] in routes, probe
+    assert one(documents, "Service", "gbair-web")["spec"]["ports"][0]["targetPort"] == "http"
+
+
+@pytest.mark.parametrize("overlay", ["cpu", "gpu"])
 def test_every_container_has_requests_and_limits(overlay):
     documents = rendered(overlay)
-    templates = [one(documents, kind)["spec"]["template"] for kind in ("Deployment", "StatefulSet")]
+    templates = [d["spec"]["template"] for d in documents if d["kind"] in ("Deployment", "StatefulSet")]
     templates += [g["template"] for g in ray_pod_specs(one(documents, "RayService")).values()]
     for template in templates:
         for container in template["spec"]["containers"]:
@@ -291,7 +331,8 @@ def test_images_match_the_ray_and_python_versions_of_the_project():
     assert ray_python == coordinator_python.replace(".", ""), "Ray Client needs the same Python on both sides"
     assert ray_version == ray.__version__
     assert one(rendered("cpu"), "RayService")["spec"]["rayClusterConfig"]["rayVersion"] == ray_version
-    for dockerfile in (ray_file, coordinator_file):
+    web_file = (ROOT / "deploy" / "web.Dockerfile").read_text()
+    for dockerfile in (ray_file, coordinator_file, web_file):
         for source in re.findall(r"^COPY (?:--\S+ )*(.+) \S+$", dockerfile, re.M):
             for path in source.split():
                 assert (ROOT / path).exists(), path
@@ -348,7 +389,8 @@ def test_the_crd_traps_are_handled_not_reported():
     ],
 )
 def test_a_wrong_field_in_a_built_in_kind_fails(kind, path, value):
-    document = one(rendered("cpu"), kind) if kind != "Service" else one(rendered("cpu"), kind, "gbair-coordinator")
+    name = {"Deployment": "gbair-coordinator", "Service": "gbair-coordinator", "NetworkPolicy": "gbair-redis"}.get(kind)
+    document = one(rendered("cpu"), kind, name)
     node = document
     for step in path[:-1]:
         node = node[step]

@@ -34,6 +34,7 @@ SUBCOMMANDS = {
     "rerun": Subcommand("Run a reviewed job again on its reviewed training set; print the new job's id.", None),
     "cancel": Subcommand("Cancel a queued or running job.", None),
     "delete": Subcommand("Delete a job that has ended, or a data set no running job uses, with their files.", None),
+    "web": Subcommand("Serve the review app: jobs, suspects and their evidence in the browser.", "web"),
     "data": Subcommand("List the named data sets and where they are; fetch the ones gbair does not ship.", None),
 }
 

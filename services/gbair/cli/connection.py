@@ -13,12 +13,18 @@ DEFAULT_TARGET = "127.0.0.1:50051"
 
 
 def add_connection_options(parser: argparse.ArgumentParser) -> None:
+    group = add_address_options(parser)
+    group.add_argument("--token", default=os.environ.get("GBAIR_TOKEN"), help="bearer token (env GBAIR_TOKEN)")
+
+
+def add_address_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """Where the coordinator is, without a token: for `gbair web`, whose users each sign in with their own."""
     group = parser.add_argument_group("connection")
     group.add_argument("--target", default=os.environ.get("GBAIR_TARGET", DEFAULT_TARGET),
                        help="host:port of the coordinator (env GBAIR_TARGET)")
-    group.add_argument("--token", default=os.environ.get("GBAIR_TOKEN"), help="bearer token (env GBAIR_TOKEN)")
     group.add_argument("--tls-ca", type=Path, default=os.environ.get("GBAIR_TLS_CA"),
                        help="CA certificate to check a TLS coordinator with (env GBAIR_TLS_CA)")
+    return group
 
 
 def connect(args: argparse.Namespace) -> GbairClient:

@@ -26,6 +26,7 @@ from gbair.cli.errors import as_command_error
 from gbair.cli.extras import require
 from gbair.cli.following import follow
 from gbair.cli.plots import plot_rounds
+from gbair.cli.web import DEFAULT_PORT as REVIEW_PORT
 from gbair.client import GbairClient
 from gbair.coordinator.local import LocalCoordinator
 from gbair.core.config import DEFAULT_MODEL
@@ -78,7 +79,20 @@ def run(args: argparse.Namespace, console: Console) -> int:
     report_path = report.write(args.out / "report.json")
     plot = plot_rounds(report, args.out / "accuracy.png")
     console.print(f"report: {report_path}\nplot: {plot}")
+    console.print(_review_instructions(coordinator, job.job_id), highlight=False)
     return 0
+
+
+def _review_instructions(coordinator: LocalCoordinator, job_id: str) -> str:
+    """How to review the job's suspects in the browser. The demo has stopped its coordinator by now, but
+    the state folder keeps the job, so the same settings file serves it again."""
+    return (
+        "review the suspects in the browser (needs gbair[web]): start the coordinator again on the demo's state, "
+        "then the review app, each in its own terminal:\n"
+        f"  gbair serve --config {coordinator.config_path}\n"
+        f"  gbair web --target {coordinator.target}\n"
+        f"open http://127.0.0.1:{REVIEW_PORT}/jobs/{job_id} and sign in with the token in {coordinator.config_path} (tokens[0].token)"
+    )
 
 
 def _run_job(args: argparse.Namespace, files: dict[str, Path], client: GbairClient, console: Console) -> pb.Job:

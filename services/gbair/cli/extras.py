@@ -7,13 +7,16 @@ import importlib.util
 
 from gbair.cli.errors import CommandError
 
-# Each extra's own top-level modules. The extras nest: service has engine's too, ray has service's.
+# Each extra's own top-level modules. engine, service and ray nest: service has engine's too, ray has
+# service's. web, the review app, stands alone: it is a client of the coordinator.
 EXTRA_MODULES = {
     "engine": ("torch", "transformers", "peft", "numpy", "cleanlab", "sklearn", "gguf", "safetensors", "matplotlib"),
     "service": ("redis", "grpc_health", "grpc_reflection"),
     "ray": ("ray",),
+    "web": ("fastapi", "jinja2", "uvicorn", "python_multipart"),
 }
 EXTRAS = tuple(EXTRA_MODULES)
+NESTED_EXTRAS = ("engine", "service", "ray")
 
 
 class MissingExtra(CommandError):
@@ -28,7 +31,7 @@ def installed(extra: str | None) -> bool:
     modules without importing them, which would cost seconds for torch."""
     if extra is None:
         return True
-    included = EXTRAS[: EXTRAS.index(extra) + 1]
+    included = NESTED_EXTRAS[: NESTED_EXTRAS.index(extra) + 1] if extra in NESTED_EXTRAS else (extra,)
     return all(importlib.util.find_spec(module) is not None for name in included for module in EXTRA_MODULES[name])
 
 
