@@ -151,8 +151,9 @@ def test_explanation_ranks_training_examples_by_tracin(trained):
     for checkpoint in checkpoints:
         scores += checkpoint.learning_rate * _gradients(classifier, train, checkpoint) @ _gradients(classifier, example, checkpoint)[0]
     order = scores.argsort()
-    assert [p.example_id for p in explanation.proponents] == [train.ids[i] for i in order.flip(0)[:3]]
-    assert [o.example_id for o in explanation.opponents] == [train.ids[i] for i in order[:3]]
+    assert [p.example_id for p in explanation.proponents] == [train.ids[i] for i in order.flip(0)[:3] if scores[i] > 0]
+    assert [o.example_id for o in explanation.opponents] == [train.ids[i] for i in order[:3] if scores[i] < 0]
+    assert explanation.proponents and explanation.opponents
     assert explanation.proponents[0].score == pytest.approx(scores.max().item(), rel=1e-6)
 
 

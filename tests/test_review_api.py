@@ -140,12 +140,14 @@ def test_bad_suspect_filters_are_invalid_arguments(client, removed, fields, fiel
 def test_explain_against_the_trusted_set(client, removed):
     suspect = next(iter(client.suspects(removed.job_id, round=0)))
     explanation = client.explain(removed.job_id, suspect.example_id, top=16, round=0, against=pb.VALIDATION)
-    assert explanation.round == 0 and len(explanation.proponents) == len(explanation.opponents) == 16
-    assert [i.score for i in explanation.proponents] == sorted((i.score for i in explanation.proponents), reverse=True)
-    assert {i.example_id for i in explanation.proponents} == set(TRUSTED)
-    assert all(i.label == TRUSTED[i.example_id] and i.text for i in explanation.proponents)
+    ranked = [*explanation.proponents, *reversed(explanation.opponents)]
+    assert explanation.round == 0 and [i.score for i in ranked] == sorted((i.score for i in ranked), reverse=True)
+    assert all(i.score > 0 for i in explanation.proponents) and all(i.score < 0 for i in explanation.opponents)
+    # Top 16 of each side covers the whole trusted set (no score is exactly 0).
+    assert sorted(i.example_id for i in ranked) == sorted(TRUSTED)
+    assert all(i.label == TRUSTED[i.example_id] and i.text for i in ranked)
     # The predictions are the round's model's: they score its validation accuracy.
-    correct = sum(i.predicted_label == i.label for i in explanation.proponents)
+    correct = sum(i.predicted_label == i.label for i in ranked)
     assert correct / 16 == pytest.approx(removed.rounds[0].val_accuracy)
 
     # TracIn is symmetric: the trusted example's own explanation scores the suspect the same.

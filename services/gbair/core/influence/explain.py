@@ -79,11 +79,12 @@ class ExampleGradients:
         dots = torch.einsum("cnp,cp->cn", self.gradients, query)
         scores = (self.learning_rates.view(-1, 1).to(dots.dtype) * dots).sum(dim=0).tolist()
         order = sorted(range(len(scores)), key=scores.__getitem__)
-        count = min(top, len(order))
+        # Signed lists: with few examples the top of one side would otherwise run into the other side, and
+        # an example that helps would be shown among those that hurt.
         return Explanation(
             example_id=example.ids[0],
-            proponents=[Influence(self.ids[i], scores[i]) for i in reversed(order[-count:])],
-            opponents=[Influence(self.ids[i], scores[i]) for i in order[:count]],
+            proponents=[Influence(self.ids[i], scores[i]) for i in reversed(order) if scores[i] > 0][:top],
+            opponents=[Influence(self.ids[i], scores[i]) for i in order if scores[i] < 0][:top],
         )
 
 
