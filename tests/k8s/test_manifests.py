@@ -5,7 +5,6 @@ settings against CoordinatorSettings. A wrong field must fail, which the last te
 
 from __future__ import annotations
 
-import copy
 import os
 import re
 import subprocess
@@ -26,7 +25,7 @@ from gbair.coordinator.local import free_port
 from gbair.coordinator.settings import load_settings
 from gbair.coordinator.store import Store
 from k8s.crd_schema import crd_validator
-from k8s.rendering import RenderError, render
+from k8s.rendering import RenderError, one, render
 from serve_configs import check_influence_application
 
 ROOT = Path(__file__).parents[2]
@@ -43,11 +42,6 @@ EXPECTED_KINDS = {
 @cache
 def rendered(overlay: str) -> tuple[dict, ...]:
     return tuple(render(OVERLAYS / overlay))
-
-
-def one(documents, kind: str, name: str | None = None) -> dict:
-    (found,) = [d for d in documents if d["kind"] == kind and name in (None, d["metadata"]["name"])]
-    return copy.deepcopy(found)
 
 
 def problems(document: dict) -> list[str]:

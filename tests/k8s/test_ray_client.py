@@ -21,14 +21,9 @@ from gbair.coordinator.local import free_port
 from labeled_files import write_dataset_files
 from on_ray.test_service_on_ray import run_job_to_the_end
 from test_service import TOKEN_A, coordinator_settings
-from k8s.rendering import render
+from k8s.rendering import one, render
 
 OVERLAY = Path(__file__).parents[2] / "k8s" / "overlays" / "cpu"
-
-
-def _manifest(documents, kind: str) -> dict:
-    (found,) = [d for d in documents if d["kind"] == kind]
-    return found
 
 
 @pytest.fixture
@@ -39,10 +34,10 @@ def documents():
 @pytest.fixture
 def head_address(documents, tmp_path, monkeypatch):
     """`ray start --head` with the head container's environment and the train group's custom resource."""
-    rayservice = _manifest(documents, "RayService")
+    rayservice = one(documents, "RayService")
     head = rayservice["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]["spec"]["containers"][0]
     head_environment = {variable["name"]: variable["value"] for variable in head["env"] if "value" in variable}
-    coordinator = _manifest(documents, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    coordinator = one(documents, "Deployment", "gbair-coordinator")["spec"]["template"]["spec"]["containers"][0]
     (auth_mode,) = [v["value"] for v in coordinator["env"] if v["name"] == "RAY_AUTH_MODE"]
     monkeypatch.setenv("RAY_AUTH_MODE", auth_mode)  # the coordinator child inherits these
     monkeypatch.setenv("RAY_AUTH_TOKEN", secrets.token_hex(16))
@@ -70,7 +65,7 @@ def head_address(documents, tmp_path, monkeypatch):
 def test_the_deployed_coordinator_runs_a_job_through_ray_client_with_token_auth(
     documents, head_address, tmp_path, redis_url, tiny_model_dir
 ):
-    config_map = _manifest(documents, "ConfigMap")
+    config_map = one(documents, "ConfigMap")
     (text,) = config_map["data"].values()
     settings = yaml.safe_load(text)
     settings["ray"].update(address=head_address, storage_path=str(tmp_path / "checkpoints"))

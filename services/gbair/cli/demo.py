@@ -79,7 +79,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
     report_path = report.write(args.out / "report.json")
     plot = plot_rounds(report, args.out / "accuracy.png")
     console.print(f"report: {report_path}\nplot: {plot}")
-    console.print(_review_instructions(coordinator, job.job_id), highlight=False)
+    # Unwrapped, so that the commands can be copied whole at any terminal width.
+    console.print(_review_instructions(coordinator, job.job_id), highlight=False, soft_wrap=True)
     return 0
 
 
