@@ -432,8 +432,12 @@ def test_suspects_show_probabilities_and_a_suggested_label(writer, browser, web,
 
 @pytest.mark.review_api
 def test_the_evidence_names_the_models_prediction_for_each_trusted_example(writer, browser, web, job_id, api):
-    example = next(iter(api.suspects(job_id))).example_id
-    browser.get(f"{web}/jobs/{job_id}/evidence?example={example}")
+    # A suspect of the last round: its evidence comes from the model that flagged it, not the best round's.
+    suspect = list(api.suspects(job_id))[-1]
+    assert suspect.round > 0
+    browser.get(f"{web}/jobs/{job_id}/evidence?example={suspect.example_id}")
+    wait_for(lambda: find(browser, "#evidence-round"), "the evidence")
+    assert find(browser, "#evidence-round")[0].text == f"round {suspect.round}"
     wait_for(lambda: find(browser, "#opponents tbody tr"), "the evidence")
     predictions = [r.find_element("css selector", '[data-label="Model predicts"]').text for r in find(browser, "#opponents tbody tr")]
     assert all(p.split()[0] in ("neg", "pos") for p in predictions)

@@ -278,7 +278,7 @@ def create_app(coordinator: Coordinator, sessions: Sessions) -> FastAPI:
                 raise PageNotFound(f"Example '{example}' is not one of job {job_id}'s suspects.")
             dataset = calls.dataset_of(user.client, job)
             try:
-                explanation, evidence_error = calls.evidence(user.client, job_id, example), None
+                explanation, evidence_error = calls.evidence(user.client, job_id, suspect), None
             except grpc.RpcError as error:
                 if error.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.UNAVAILABLE):
                     raise

@@ -104,9 +104,11 @@ def review_queue(client: GbairClient, job_id: str, chosen: SuspectFilter) -> Sus
     return page
 
 
-def evidence(client: GbairClient, job_id: str, example_id: str) -> pb.Explanation:
-    """The trusted (validation) examples the training example helps and hurts most, in the best round."""
-    request = pb.ExplainExampleRequest(job_id=job_id, example_id=example_id, top=EVIDENCE_TOP, against=pb.VALIDATION)
+def evidence(client: GbairClient, job_id: str, suspect: pb.Suspect) -> pb.Explanation:
+    """The trusted (validation) examples the suspect helps and hurts most, in the round that flagged it: the
+    model it was scored with (a later round may have trained without it)."""
+    request = pb.ExplainExampleRequest(job_id=job_id, example_id=suspect.example_id, round=suspect.round,
+                                       top=EVIDENCE_TOP, against=pb.VALIDATION)
     return client.stub.ExplainExample(request, metadata=client.metadata, timeout=EXPLAIN_TIMEOUT_S)
 
 
