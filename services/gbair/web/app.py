@@ -333,7 +333,7 @@ def create_app(coordinator: Coordinator, sessions: Sessions) -> FastAPI:
         def run() -> pb.Job:
             with signed_in(request) as user:
                 # The id comes from the page, so that the form sent twice starts one job, not two.
-                return calls.rerun_with_decisions(user.client, job_id, form.get("request_id") or None)
+                return user.client.rerun_with_decisions(job_id, form.get("request_id") or None)
 
         started = await run_in_threadpool(run)
         return RedirectResponse(f"/jobs/{started.job_id}", status_code=303)

@@ -1,11 +1,10 @@
 """The review app's calls to the coordinator. Each request opens a GbairClient with the signed-in user's
-token; the calls the review API added (filters and order, evidence against the trusted set, re-runs) go
-to the stub directly."""
+token; a page of suspects (with its total and next page token, which the client's iterator hides) and
+the exports' raw chunk streams go to the stub directly."""
 
 from __future__ import annotations
 
 import hashlib
-import uuid
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,7 +18,6 @@ from gbair.v1 import gbair_pb2 as pb
 QUEUE_PAGE_SIZE = 1000  # the API's largest page: a review queue is read in as few calls as it can be
 EVIDENCE_TOP = 10
 PAGE_CALL_TIMEOUT_S = 30.0  # a page says the coordinator is slow rather than hang
-EXPLAIN_TIMEOUT_S = 600.0  # ExplainExample may load and score a round's model first
 
 
 @dataclass(frozen=True)
@@ -107,20 +105,13 @@ def review_queue(client: GbairClient, job_id: str, chosen: SuspectFilter) -> Sus
 def evidence(client: GbairClient, job_id: str, suspect: pb.Suspect) -> pb.Explanation:
     """The trusted (validation) examples the suspect helps and hurts most, in the round that flagged it: the
     model it was scored with (a later round may have trained without it)."""
-    request = pb.ExplainExampleRequest(job_id=job_id, example_id=suspect.example_id, round=suspect.round,
-                                       top=EVIDENCE_TOP, against=pb.VALIDATION)
-    return client.stub.ExplainExample(request, metadata=client.metadata, timeout=EXPLAIN_TIMEOUT_S)
+    return client.explain(job_id, suspect.example_id, top=EVIDENCE_TOP, round=suspect.round, against=pb.VALIDATION)
 
 
 def decide(client: GbairClient, job_id: str, example_id: str, decision: int, label: str = "") -> None:
     """Record one decision; the coordinator replaces an earlier one on the same example, so a form sent
     twice records the same thing twice."""
     client.review(job_id, [pb.ReviewDecision(example_id=example_id, decision=decision, label=label)])
-
-
-def rerun_with_decisions(client: GbairClient, job_id: str, request_id: str | None = None) -> pb.Job:
-    request = pb.RerunWithDecisionsRequest(job_id=job_id, request_id=request_id or uuid.uuid4().hex)
-    return client.stub.RerunWithDecisions(request, metadata=client.metadata, timeout=client.timeout_s)
 
 
 EXPORTS = {"dataset": "ExportCleanedDataset", "adapter": "ExportAdapter"}
