@@ -24,7 +24,8 @@ def test_recovery_benchmark_grids_score_every_method_and_resume(tmp_path, tiny_m
     args = ["--train-size-for", "convabuse=40", "--datasets", "diasafety", "--noise", "uniform", "class-conditional", "--corruption", "0.25",
             "--train-size", "32", "--val-size", "16", "--test-size", "16", "--epochs", "2", "--rounds", "2",
             "--folds", "2", "--knn-neighbours", "3", "--end-to-end", "diasafety:uniform",
-            "--end-to-end-methods", "fused", "aum", "--model", str(tiny_model_dir), "--max-length", "64", "--out", str(out)]
+            "--end-to-end-methods", "fused", "aum", "--model", str(tiny_model_dir), "--max-length", "64", "--out", str(out),
+            "--stage-cache", str(tmp_path / "stages")]
     _run("benchmarks.recovery", *args, "--seeds", "0", "--grids", "ranking")
     run = json.loads((out / "recovery.json").read_text())
     cells = run["cells"]
@@ -79,6 +80,15 @@ def test_recovery_benchmark_grids_score_every_method_and_resume(tmp_path, tiny_m
     assert table.index("Ranking, real") < table.index("End to end") < table.index("Iterating")
     assert "one shot of 6, `aum`" in table
 
+    # Two worker processes, each computing its own passes (an empty stage cache), give the same recoveries.
+    parallel = tmp_path / "parallel"
+    assert main([*args, "--grids", "end-to-end", "--seeds", "0", "--workers", "2", "--out", str(parallel),
+                 "--stage-cache", str(tmp_path / "parallel-stages")]) == 0
+    [parallel_cell] = json.loads((parallel / "recovery.json").read_text())["cells"]
+    assert parallel_cell["workers"] == 2 and sum(parallel_cell["passes"].values()) == sum(cell["passes"].values())
+    for key in ("accuracy", "methods", "split_trusted_set"):
+        assert parallel_cell[key] == cell[key]
+
 
 def test_influence_speed_benchmark_matches_captum_and_reports_throughput(tmp_path, tiny_model_dir):
     pytest.importorskip("captum")
@@ -122,6 +132,7 @@ def test_recovery_benchmark_scores_relabel_accuracy_with_more_than_two_classes(t
         "--train-size", "72", "--val-size", "18", "--epochs", "2", "--folds", "2", "--rounds", "2", "--knn-neighbours", "3", "--model",
         str(tiny_model_dir), "--out", str(tmp_path), "--methods", "fused", "loss", "knn", "confident-learning",
         "clairvoyant", "--end-to-end-methods", "knn", "--actions", "relabel", "--selection-fraction", "0",
+        "--stage-cache", str(tmp_path / "stages"),
     ])
     ranking = benchmark.run_ranking_cell(args, benchmark.CellSpec("ranking", str(path), "uniform", 0.25, 0), no_progress)
     assert ranking["classes"] == 3 and ranking["wrong_labels"] == 18
