@@ -80,14 +80,22 @@ def test_recovery_benchmark_grids_score_every_method_and_resume(tmp_path, tiny_m
     assert table.index("Ranking, real") < table.index("End to end") < table.index("Iterating")
     assert "one shot of 6, `aum`" in table
 
-    # Two worker processes, each computing its own passes (an empty stage cache), give the same recoveries.
+    # Two worker processes, from an empty stage cache, give the same rankings and recoveries.
     parallel = tmp_path / "parallel"
-    assert main([*args, "--grids", "end-to-end", "--seeds", "0", "--workers", "2", "--out", str(parallel),
+    assert main([*args, "--grids", "ranking", "end-to-end", "--seeds", "0", "--workers", "2", "--out", str(parallel),
                  "--stage-cache", str(tmp_path / "parallel-stages")]) == 0
-    [parallel_cell] = json.loads((parallel / "recovery.json").read_text())["cells"]
-    assert parallel_cell["workers"] == 2 and sum(parallel_cell["passes"].values()) == sum(cell["passes"].values())
+    parallel_cells = json.loads((parallel / "recovery.json").read_text())["cells"]
+    assert [c["key"] for c in parallel_cells] == [c["key"] for c in run["cells"] if "convabuse" not in c["key"]]
+    # Clean, noisy and 2 fold models trained by the workers, 2 influence passes here; the class-conditional
+    # cell's clean-label model is the uniform cell's.
+    passes = [{"computed": 6, "from_cache": 0}, {"computed": 5, "from_cache": 1}]
+    for serial, in_workers, expected in zip(cells, parallel_cells, passes):
+        assert in_workers["accuracy"] == serial["accuracy"] and in_workers["methods"] == serial["methods"]
+        assert in_workers["passes"] == expected and "trainings_in_workers" in in_workers["seconds"]
+    in_workers = parallel_cells[-1]
+    assert in_workers["workers"] == 2 and sum(in_workers["passes"].values()) == sum(cell["passes"].values())
     for key in ("accuracy", "methods", "split_trusted_set"):
-        assert parallel_cell[key] == cell[key]
+        assert in_workers[key] == cell[key]
 
 
 def test_influence_speed_benchmark_matches_captum_and_reports_throughput(tmp_path, tiny_model_dir):

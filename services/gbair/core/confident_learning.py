@@ -65,6 +65,11 @@ def stratified_folds(labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
     return assignment
 
 
+def fold_training_sets(train: EncodedSet, assignment: np.ndarray) -> list[EncodedSet]:
+    """What each fold model trains on: every example outside its fold."""
+    return [train.subset(np.flatnonzero(assignment != fold).tolist()) for fold in range(int(assignment.max()) + 1)]
+
+
 def out_of_sample_fit(
     classifier: PetClassifier,
     train: EncodedSet,
@@ -81,10 +86,10 @@ def out_of_sample_fit(
     assignment = stratified_folds(labels, folds, seed)
     probabilities = np.empty((len(train), len(classifier.label_names)))
     ensemble = np.zeros_like(probabilities)
-    for fold in range(folds):
+    for fold, fold_train in enumerate(fold_training_sets(train, assignment)):
         held_out = assignment == fold
         classifier.load_pet_state(initial_state)
-        train_step(classifier, train.subset(np.flatnonzero(~held_out).tolist()), progress)
+        train_step(classifier, fold_train, progress)
         predicted = predict_probabilities(classifier, train).double().numpy()
         probabilities[held_out] = predicted[held_out]
         ensemble += predicted / folds
