@@ -166,8 +166,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="share of the trusted set that picks G-BAIR's round in the split-trusted-set run (0: skip it)")
     parser.add_argument("--workers", type=int, default=1,
                         help="processes, one torch thread each, that share a cell's work through the stage cache: a "
-                        "ranking cell's trainings (clean, noisy, folds), an end-to-end cell's recoveries; on 2 cores, "
-                        "2 workers finish a cell in about half the time, where 2 torch threads take 0.7 of it")
+                        "ranking cell's trainings (clean, noisy, folds), an end-to-end cell's recoveries; one per core")
     parser.add_argument("--stage-cache", type=Path, default=Path("runs/recovery-stage-cache"),
                         help="every training and influence pass, so a cell stopped midway resumes from its last pass")
     parser.add_argument("--quick", action="store_true", help=f"a few minutes: {QUICK}")
