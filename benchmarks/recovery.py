@@ -160,6 +160,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="end-to-end cells (sets not installed are skipped)")
     parser.add_argument("--end-to-end-methods", nargs="+", choices=get_args(ScoringMethod), default=END_TO_END_METHODS,
                         help="flaggers of the G-BAIR and one-shot runs")
+    parser.add_argument("--one-shot-methods", nargs="*", choices=get_args(ScoringMethod), default=["confident-learning"],
+                        help="flaggers run as one shot only, beside the --end-to-end-methods (default: cleanlab's "
+                        "usual workflow, confident learning's flag once and retrain once)")
     parser.add_argument("--actions", nargs="*", choices=get_args(CleaningAction), default=["remove"],
                         help="what the end-to-end runs do with flagged examples")
     parser.add_argument("--selection-fraction", type=float, default=0.5,
@@ -441,8 +444,13 @@ def end_to_end_runs(args: argparse.Namespace) -> list[EndToEndRun]:
     if args.selection_fraction:
         gbair.append(EndToEndRun(None))
     folds = [r for r in gbair if r.method in TRAINS_FOLDS]
-    one_shot = [dataclasses.replace(r, one_shot=True) for r in gbair if not r.split_trusted_set]
+    one_shot = [EndToEndRun(method, action, one_shot=True) for method in _flaggers(args) for action in args.actions]
     return folds[:1] + [r for r in gbair if r.method not in TRAINS_FOLDS] + folds[1:] + one_shot
+
+
+def _flaggers(args: argparse.Namespace) -> list[str]:
+    """Every flagger of the end-to-end runs: G-BAIR's, then those run as one shot only."""
+    return list(dict.fromkeys([*args.end_to_end_methods, *args.one_shot_methods]))
 
 
 def run_end_to_end(run: CellRun, which: EndToEndRun, k: int, start: RecoveryState, round_zero: TrainedRound,
@@ -563,7 +571,7 @@ def run_end_to_end_cell(args: argparse.Namespace, spec: CellSpec, progress: Prog
         else:
             methods.setdefault(name, {}).update(summary(report, report.rounds[report.best_round].test_accuracy))
     # Listed in the order asked for, whatever order the workers finished in.
-    order = [m if len(args.actions) == 1 else f"{m} {a}" for m in args.end_to_end_methods for a in args.actions]
+    order = [m if len(args.actions) == 1 else f"{m} {a}" for m in _flaggers(args) for a in args.actions]
     return {
         **run.header(), "k": k, "rounds": args.rounds, "workers": args.workers,
         "accuracy": {"clean": clean_accuracy, "noisy": noisy_accuracy}, "methods": {name: methods[name] for name in order},
@@ -611,10 +619,11 @@ def summarise(cells: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
                     "flips_found_curve": np.mean([m["flips_found_curve"] for m in metrics], axis=0).round(4).tolist(),
                 }
             else:
+                # A --one-shot-methods flagger has no G-BAIR rounds: its entry holds only "one_shot".
                 summary["methods"][method] = {
                     run: {name: _mean_std_of([(m if run == "rounds" else m["one_shot"])[name] for m in metrics])
                           for name in ("test_accuracy", "recovered_fraction", "flips_found", "flagged", "relabel_accuracy")}
-                    for run in ("rounds", "one_shot")
+                    for run in ("rounds", "one_shot") if run == "one_shot" or "test_accuracy" in metrics[0]
                 }
         if grid == "end-to-end":
             splits = [c["split_trusted_set"] for c in group if c["split_trusted_set"]]
@@ -665,9 +674,11 @@ def markdown(summaries: dict[str, list[dict[str, Any]]]) -> str:
             for method, m in s["methods"].items():
                 for run, label in (("rounds", f"G-BAIR {s['rounds']} rounds of {s['k']}, `{method}`"),
                                    ("one_shot", f"one shot of {s['k'] * s['rounds']}, `{method}`")):
-                    rows.append([cell, label, _cell(m[run]["test_accuracy"]), _cell(m[run]["recovered_fraction"], 2)])
-                iteration.append([cell, f"`{method}`", _cell(m["rounds"]["flips_found"], 1), _cell(m["rounds"]["flagged"], 1),
-                                  _cell(m["one_shot"]["flips_found"], 1), _cell(m["one_shot"]["flagged"], 1)])
+                    if run in m:
+                        rows.append([cell, label, _cell(m[run]["test_accuracy"]), _cell(m[run]["recovered_fraction"], 2)])
+                if "rounds" in m:
+                    iteration.append([cell, f"`{method}`", _cell(m["rounds"]["flips_found"], 1), _cell(m["rounds"]["flagged"], 1),
+                                      _cell(m["one_shot"]["flips_found"], 1), _cell(m["one_shot"]["flagged"], 1)])
             if s["split_trusted_set"]:
                 rows.append([cell, "G-BAIR, trusted set split into scoring and round selection",
                              _cell(s["split_trusted_set"]["test_accuracy"]), _cell(s["split_trusted_set"]["recovered_fraction"], 2)])

@@ -61,8 +61,11 @@ def test_recovery_benchmark_grids_score_every_method_and_resume(tmp_path, tiny_m
     assert set(real["methods"]) == set(RANKED) - {CLAIRVOYANT}
     cell = run["cells"][3]
     clean, noisy = cell["accuracy"]["clean"], cell["accuracy"]["noisy"]
-    assert cell["k"] == 3 and set(cell["methods"]) == {"fused", "aum"}
-    for method in cell["methods"].values():
+    assert cell["k"] == 3 and list(cell["methods"]) == ["fused", "aum", "confident-learning"]
+    # Cleanlab's workflow, flag once and retrain once, beside G-BAIR's flaggers: a one shot only.
+    assert list(cell["methods"]["confident-learning"]) == ["one_shot"]
+    assert cell["methods"]["confident-learning"]["one_shot"]["flagged"] == 6
+    for method in (cell["methods"][name] for name in ("fused", "aum")):
         rounds, one_shot = method, method["one_shot"]
         # Round 0 is shared: both runs start from the noisy model and flag from its ranking.
         for key in ("train_size", "val_accuracy", "test_accuracy"):
@@ -78,7 +81,8 @@ def test_recovery_benchmark_grids_score_every_method_and_resume(tmp_path, tiny_m
     table = (out / "recovery.md").read_text()
     assert table.index("Ranking, class-conditional") < table.index("Ranking, real noise: disputed rows")
     assert table.index("Ranking, real") < table.index("End to end") < table.index("Iterating")
-    assert "one shot of 6, `aum`" in table
+    assert "one shot of 6, `aum`" in table and "one shot of 6, `confident-learning`" in table
+    assert "G-BAIR 2 rounds of 3, `confident-learning`" not in table
 
     # Two worker processes, from an empty stage cache, give the same rankings and recoveries.
     parallel = tmp_path / "parallel"

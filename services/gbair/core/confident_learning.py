@@ -36,7 +36,10 @@ class OutOfSampleFit:
         """cleanlab's issues first, each group ordered by self-confidence (the given label's probability),
         lowest first: the ranking `find_label_issues(..., return_indices_ranked_by="self_confidence")`
         gives, extended to every example so it can be scored by AUROC."""
-        issues = find_label_issues(self.labels, self.probabilities, return_indices_ranked_by="self_confidence")
+        # n_jobs=1: cleanlab's process pool reads globals its workers inherit by fork, and fails with a
+        # NameError inside a process that was itself spawned (a benchmark's worker pool); one class at a
+        # time takes milliseconds here.
+        issues = find_label_issues(self.labels, self.probabilities, return_indices_ranked_by="self_confidence", n_jobs=1)
         scores = 1.0 - self.probabilities[np.arange(len(self.labels)), self.labels]
         scores[issues] += 1.0
         return scores
