@@ -21,9 +21,10 @@ from gbair.core.influence import (
 )
 from gbair.core.model import PetClassifier, encode
 from gbair.core.training import train_classifier
-from gbair.distributed.checkpoints import store_checkpoints
-from gbair.serving import ShardedScoring, ShardRequest, ShardRequestError
+from gbair.serving.checkpoints import store_checkpoints
 from gbair.serving.deployment import InfluenceScorer
+from gbair.serving.driver import ShardedScoring
+from gbair.serving.shards import ShardRequest, ShardRequestError
 from test_training import separable
 
 LABELS = ["negative", "positive"]

@@ -24,8 +24,8 @@ from gbair.core.config import GbairConfig
 from gbair.core.model.inputs import EncodedSet
 from gbair.core.model.pet import PetClassifier, PetState
 from gbair.core.training import DataParallel, TrainingResult, train_classifier
-from gbair.distributed.checkpoints import TRAINING_RUN_PREFIX, read_checkpoint, write_checkpoint
 from gbair.distributed.config import RayConfig
+from gbair.serving.checkpoints import TRAINING_RUN_PREFIX, read_checkpoint, write_checkpoint
 
 
 def train_on_ray(

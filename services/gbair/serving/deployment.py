@@ -16,7 +16,7 @@ from ray import serve
 from gbair.core.influence import InfluenceStatistics, training_statistics
 from gbair.core.model.pet import PetClassifier
 from gbair.core.training import resolve_device
-from gbair.distributed.checkpoints import StoredCheckpoint, read_checkpoint
+from gbair.serving.checkpoints import StoredCheckpoint, read_checkpoint
 from gbair.serving.shards import ShardRequest, ShardRequestError
 
 

@@ -12,7 +12,7 @@ from gbair.core.config import ModelConfig
 from gbair.core.influence import InfluenceStatistics, QueryGradients
 from gbair.core.model.inputs import EncodedSet
 from gbair.core.progress import Progress, no_progress
-from gbair.distributed.config import ServingConfig
+from gbair.serving.config import ServingConfig
 from gbair.serving.deployment import InfluenceScorer
 from gbair.serving.shards import ShardRequest, gather, split
 

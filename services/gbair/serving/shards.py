@@ -27,7 +27,7 @@ class ShardRequest:
     model: ModelConfig
     label_names: list[str]
     checkpoints: list[str]
-    """References to checkpoints in shared storage (gbair.distributed.checkpoints)."""
+    """References to checkpoints in shared storage (gbair.serving.checkpoints)."""
     queries: QueryGradients
     shard: EncodedSet
     batch_size: int = 64
