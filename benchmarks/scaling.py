@@ -60,8 +60,8 @@ def main() -> None:
 
     from gbair.distributed.cluster import connect
     from gbair.distributed.config import RayConfig
-    from gbair.distributed.checkpoints import store_checkpoints
-    from gbair.serving import ShardedScoring, deploy
+    from gbair.serving.checkpoints import store_checkpoints
+    from gbair.serving.driver import ShardedScoring, deploy
 
     ray_config = RayConfig(serving={"max_replicas": max(args.replicas)})  # checkpoints go to the temp folder
     connect(ray_config)

@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from ray import serve
 from ray.serve.schema import ServeDeploySchema
 
-from gbair.distributed.config import ServingConfig
+from gbair.serving.config import ServingConfig
 from gbair.serving.deployment import InfluenceScorer, build_app
 
 

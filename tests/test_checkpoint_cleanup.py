@@ -11,7 +11,7 @@ pytest.importorskip("pyarrow")
 from gbair.coordinator.checkpoint_cleanup import remove_copies_in_storage  # noqa: E402
 from gbair.core.recovery_state import TrainedRound  # noqa: E402
 from gbair.core.training import Checkpoint, TrainingResult  # noqa: E402
-from gbair.distributed.checkpoints import read_checkpoint, remove_runs, store_checkpoints, write_checkpoint  # noqa: E402
+from gbair.serving.checkpoints import read_checkpoint, remove_runs, store_checkpoints, write_checkpoint  # noqa: E402
 
 
 def _checkpoint(step: int) -> Checkpoint:

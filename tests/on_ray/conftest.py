@@ -11,7 +11,7 @@ from ray import serve
 from gbair.core.config import GbairConfig
 from gbair.distributed.cluster import connect
 from gbair.distributed.config import RayConfig
-from gbair.serving import deploy
+from gbair.serving.driver import deploy
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,5 @@
-"""The influence service on a real local Ray Serve: sharded scoring equals core's, survives a killed
-replica, and refuses a bad request with a clear error."""
+"""The influence service on a real local Ray Serve: sharded scoring equals core's, shares one copy of the
+query gradients among all shards, survives a killed replica, and refuses a bad request with a clear error."""
 
 import dataclasses
 import threading
@@ -15,15 +15,17 @@ from gbair.core.data import corrupt_labels
 from gbair.core.influence import (
     INFLUENCE_METHODS,
     NEEDS_INITIAL_STATE,
+    QueryGradients,
     query_gradients,
     suspicion_scores,
     training_statistics,
 )
 from gbair.core.model import PetClassifier, encode
 from gbair.core.training import train_classifier
-from gbair.distributed.checkpoints import store_checkpoints
-from gbair.serving import ShardedScoring, ShardRequest, ShardRequestError
+from gbair.serving.checkpoints import store_checkpoints
 from gbair.serving.deployment import InfluenceScorer
+from gbair.serving.driver import ShardedScoring
+from gbair.serving.shards import ShardRequest, ShardRequestError
 from test_training import separable
 
 LABELS = ["negative", "positive"]
@@ -76,6 +78,36 @@ def test_gathered_statistics_equal_core_for_every_method(influence_handle, ray_c
     _score(influence_handle, ray_cluster.serving, job)
     counts = [influence_handle.load_counts.remote().result() for _ in range(6)]
     assert all(c["model_loads"] == 1 and 1 <= c["checkpoint_reads"] <= len(job[3]) for c in counts), counts
+
+
+class RecordingHandle:
+    """A DeploymentHandle stand-in that keeps every request sent through it."""
+
+    def __init__(self, handle):
+        self.handle = handle
+        self.requests = []
+        self.score = self
+
+    def remote(self, request):
+        self.requests.append(request)
+        return self.handle.score.remote(request)
+
+
+def test_query_gradients_are_put_once_and_every_shard_carries_their_reference(
+    influence_handle, ray_cluster, job, monkeypatch
+):
+    put_values = []
+    put = ray.put
+    monkeypatch.setattr(ray, "put", lambda value, **options: put_values.append(value) or put(value, **options))
+    handle = RecordingHandle(influence_handle)
+    statistics, _ = _score(handle, ray_cluster.serving, job)
+
+    _assert_equal_to_core(statistics, job[-1])
+    [put_queries] = [value for value in put_values if isinstance(value, QueryGradients)]
+    assert put_queries is job[2]
+    assert len(handle.requests) == 10
+    assert {type(request.queries) for request in handle.requests} == {ray.ObjectRef}
+    assert len({request.queries for request in handle.requests}) == 1
 
 
 @pytest.fixture
@@ -142,11 +174,14 @@ def test_a_shard_that_keeps_losing_its_replica_fails_with_a_clear_error(stalling
 
 def test_a_bad_shard_request_gets_a_clear_error_and_no_retry(influence_handle, ray_cluster, job):
     config, train, queries, references, _ = job
-    good = ShardRequest(config.model, LABELS, references, queries, train.subset(range(5)), 4)
+    good = ShardRequest(config.model, LABELS, references, ray.put(queries), train.subset(range(5)), 4)
 
     wrong_width = dataclasses.replace(queries, gradients=queries.gradients[:, :, :-1])
     with pytest.raises(ShardRequestError, match=r"query gradients have shape .* expected \(checkpoints, queries"):
-        influence_handle.score.remote(dataclasses.replace(good, queries=wrong_width)).result()
+        influence_handle.score.remote(dataclasses.replace(good, queries=ray.put(wrong_width))).result()
+
+    with pytest.raises(ShardRequestError, match="queries must be an ObjectRef to the query gradients"):
+        influence_handle.score.remote(dataclasses.replace(good, queries=queries)).result()
 
     with pytest.raises(ShardRequestError, match="no gbair checkpoint at"):
         influence_handle.score.remote(dataclasses.replace(good, checkpoints=[r + "-missing" for r in references])).result()

@@ -1,15 +1,18 @@
-"""Prompt-tuning on Ray Train: one worker reproduces core's training exactly; two share every batch; workers
-ask for the custom resource that keeps them on their worker group."""
+"""Prompt-tuning on Ray Train: one worker reproduces core's training exactly, from a training set that
+reaches it through the object store; two share every batch; workers ask for the custom resource that keeps
+them on their worker group."""
 
 from pathlib import Path
 
+import ray
 import torch
 
 from gbair.core.data import corrupt_labels
 from gbair.core.evaluation import accuracy, predict_probabilities
-from gbair.core.model import PetClassifier, encode
+from gbair.core.model import EncodedSet, PetClassifier, encode
 from gbair.core.training import train_classifier
 from gbair.distributed.config import RayConfig
+from gbair.distributed import trainer
 from gbair.distributed.trainer import train_on_ray, worker_resources
 from test_training import separable
 
@@ -22,9 +25,26 @@ def _core_run(config):
     return classifier, train, train_classifier(classifier, train, config.train)
 
 
-def test_one_worker_reproduces_core_training_and_stores_checkpoints(ray_cluster, tiny_config):
+def test_one_worker_reproduces_core_training_and_stores_checkpoints(ray_cluster, tiny_config, monkeypatch):
     classifier, train, expected = _core_run(tiny_config)
+    put_values, loop_configs = [], []
+    put = ray.put
+    monkeypatch.setattr(ray, "put", lambda value, **options: put_values.append(value) or put(value, **options))
+
+    class RecordingTrainer(trainer.TorchTrainer):
+        def __init__(self, *args, train_loop_config, **options):
+            loop_configs.append(train_loop_config)
+            super().__init__(*args, train_loop_config=train_loop_config, **options)
+
+    monkeypatch.setattr(trainer, "TorchTrainer", RecordingTrainer)
     result = train_on_ray(tiny_config, ray_cluster, LABELS, expected.initial_state, train)
+
+    # The training set went into the object store once and the loop config holds its reference only.
+    [training_set] = [value for value in put_values if isinstance(value, EncodedSet)]
+    assert training_set is train
+    [loop_config] = loop_configs
+    assert isinstance(loop_config["train"], ray.ObjectRef)
+    assert not [value for value in loop_config.values() if isinstance(value, EncodedSet)]
 
     assert [c.step for c in result.checkpoints] == [c.step for c in expected.checkpoints] == [5, 10, 15]
     assert [c.learning_rate for c in result.checkpoints] == [c.learning_rate for c in expected.checkpoints]

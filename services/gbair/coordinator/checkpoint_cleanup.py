@@ -13,6 +13,6 @@ def remove_copies_in_storage(trained: TrainedRound) -> None:
     if not references:  # trained in this process, or loaded from the round's file
         return
     # Only a round trained on Ray has references, and only the ray extra brings pyarrow.
-    from gbair.distributed.checkpoints import remove_runs
+    from gbair.serving.checkpoints import remove_runs
 
     remove_runs(references)

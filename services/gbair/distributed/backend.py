@@ -19,11 +19,11 @@ from gbair.core.model.pet import PetClassifier
 from gbair.core.progress import Progress
 from gbair.core.training import Checkpoint, TrainingResult
 from gbair.core.training_dynamics import NEEDS_TRAINING_LOGITS
-from gbair.distributed.checkpoints import StoredCheckpoint, remove_runs, store_checkpoints
 from gbair.distributed.cluster import connect
 from gbair.distributed.config import RayConfig
 from gbair.distributed.trainer import train_on_ray
-from gbair.serving import ShardedScoring, deploy
+from gbair.serving.checkpoints import StoredCheckpoint, remove_runs, store_checkpoints
+from gbair.serving.driver import ShardedScoring, deploy
 
 
 class RayBackend:

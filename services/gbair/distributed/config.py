@@ -1,4 +1,5 @@
-"""Settings for running G-BAIR on Ray: the cluster, the training workers and the influence service."""
+"""Settings for running G-BAIR on Ray: the cluster and the training workers, with the influence service's
+(gbair.serving.config) inside."""
 
 from __future__ import annotations
 
@@ -9,31 +10,12 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gbair.serving.config import ServingConfig
 
-class _Settings(BaseModel):
+
+class RayConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-
-class ServingConfig(_Settings):
-    """The Ray Serve influence deployment and how the driver feeds it."""
-
-    app_name: str = "gbair-influence"
-    min_replicas: int = Field(1, ge=1)
-    max_replicas: int = Field(2, ge=1)
-    target_ongoing_requests: float = Field(
-        1.0, gt=0, description="Autoscaling target per replica; a replica scores one shard at a time."
-    )
-    cpus_per_replica: float = Field(1.0, gt=0)
-    gpus_per_replica: float = Field(0.0, ge=0)
-    threads_per_replica: int = Field(1, ge=1, description="torch threads inside each replica.")
-    shard_size: int = Field(
-        256, ge=1, description="Training examples per request, rounded down to whole influence batches (at least one)."
-    )
-    max_shard_retries: int = Field(3, ge=0, description="Resends of a shard whose replica died.")
-    checkpoint_cache_size: int = Field(64, ge=1, description="Checkpoints each replica keeps in memory.")
-
-
-class RayConfig(_Settings):
     address: str | None = Field(
         None, description="An existing cluster ('auto', 'ray://host:10001', 'host:6379'); none starts a local one."
     )

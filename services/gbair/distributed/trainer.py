@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import ray
 import ray.train
 import torch
 import torch.distributed as dist
@@ -24,8 +25,8 @@ from gbair.core.config import GbairConfig
 from gbair.core.model.inputs import EncodedSet
 from gbair.core.model.pet import PetClassifier, PetState
 from gbair.core.training import DataParallel, TrainingResult, train_classifier
-from gbair.distributed.checkpoints import TRAINING_RUN_PREFIX, read_checkpoint, write_checkpoint
 from gbair.distributed.config import RayConfig
+from gbair.serving.checkpoints import TRAINING_RUN_PREFIX, read_checkpoint, write_checkpoint
 
 
 def train_on_ray(
@@ -39,7 +40,10 @@ def train_on_ray(
             "config": config.model_dump(),
             "label_names": label_names,
             "initial_state": {name: tensor.cpu() for name, tensor in initial_state.items()},
-            "train": train,
+            # By reference: Ray Train pickles the loop config into the training function it ships to its
+            # controller and workers. With a reference that pickle stays small at any training-set size;
+            # the set is written to the object store once and each worker reads it from its node's store.
+            "train": ray.put(train),
         },
         torch_config=TorchConfig(backend="nccl" if ray_config.use_gpu else "gloo"),
         scaling_config=ScalingConfig(
@@ -75,7 +79,7 @@ def _train_worker(loop: dict[str, Any]) -> None:
     classifier = PetClassifier.build(config.model, loop["label_names"], seed=config.train.seed).to(device)
     classifier.load_pet_state(loop["initial_state"])
     parallel = DataParallel(context.get_world_rank(), context.get_world_size(), _all_reduce)
-    result = train_classifier(classifier, loop["train"], config.train, parallel=parallel)
+    result = train_classifier(classifier, ray.get(loop["train"]), config.train, parallel=parallel)
     for checkpoint in result.checkpoints:
         # Every worker reports (it is a barrier); only rank 0 has something to store, the states being equal.
         metrics = {"step": checkpoint.step, "epoch": checkpoint.epoch, "learning_rate": checkpoint.learning_rate}

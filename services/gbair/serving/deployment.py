@@ -2,7 +2,8 @@
 
 Each replica builds the model the first time a request names it and keeps it (one backbone per replica),
 and keeps the checkpoints it has read, so a round's many shards cost one model load and one read per
-checkpoint on each replica. The scoring itself is core's training_statistics on the shard.
+checkpoint on each replica. It reads the query gradients from the object store through the request's
+reference. The scoring itself is core's training_statistics on the shard.
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
+import ray
 import torch
 from ray import serve
 
-from gbair.core.influence import InfluenceStatistics, training_statistics
+from gbair.core.influence import InfluenceStatistics, QueryGradients, training_statistics
 from gbair.core.model.pet import PetClassifier
 from gbair.core.training import resolve_device
-from gbair.distributed.checkpoints import StoredCheckpoint, read_checkpoint
+from gbair.serving.checkpoints import StoredCheckpoint, read_checkpoint
 from gbair.serving.shards import ShardRequest, ShardRequestError
 
 
@@ -38,15 +40,16 @@ class InfluenceScorer:
             raise ShardRequestError(f"expected a ShardRequest, got {type(request).__name__}")
         with self._lock:
             classifier = self._classifier_for(request)
-            request.validate(classifier.num_trainable)
+            queries = _query_gradients(request)
+            request.validate(queries, classifier.num_trainable)
             checkpoints = [self._checkpoint(reference) for reference in request.checkpoints]
             stored_rates = torch.tensor([c.learning_rate for c in checkpoints], dtype=torch.float64)
-            if not torch.equal(stored_rates, request.queries.learning_rates.double()):
+            if not torch.equal(stored_rates, queries.learning_rates.double()):
                 raise ShardRequestError(
-                    f"the query gradients' learning rates {request.queries.learning_rates.tolist()} do not match "
+                    f"the query gradients' learning rates {queries.learning_rates.tolist()} do not match "
                     f"the checkpoints' {stored_rates.tolist()}: they were taken at other checkpoints"
                 )
-            return training_statistics(classifier, checkpoints, request.shard, request.queries, request.batch_size)
+            return training_statistics(classifier, checkpoints, request.shard, queries, request.batch_size)
 
     def load_counts(self) -> dict[str, int]:
         """How often this replica built a model and read a checkpoint: evidence that both are cached."""
@@ -78,6 +81,17 @@ class InfluenceScorer:
         if len(self._checkpoints) > self._cache_size:
             self._checkpoints.popitem(last=False)
         return checkpoint
+
+
+def _query_gradients(request: ShardRequest) -> QueryGradients:
+    if not isinstance(request.queries, ray.ObjectRef):
+        raise ShardRequestError(
+            f"queries must be an ObjectRef to the query gradients, got {type(request.queries).__name__}"
+        )
+    queries = ray.get(request.queries)
+    if not isinstance(queries, QueryGradients):
+        raise ShardRequestError(f"the queries' reference holds a {type(queries).__name__}, not QueryGradients")
+    return queries
 
 
 def build_app(args: dict) -> serve.Application:

@@ -1,8 +1,10 @@
-"""Score a training set on the influence service: cut it into shards, send them all at once through a
-DeploymentHandle, resend a shard whose replica died, and gather the statistics in order."""
+"""Score a training set on the influence service: put the query gradients in the object store, cut the
+training set into shards, send them all at once through a DeploymentHandle, resend a shard whose replica
+died, and gather the statistics in order."""
 
 from __future__ import annotations
 
+import ray
 from ray import serve
 from ray.exceptions import ActorUnavailableError, RayActorError
 from ray.serve.exceptions import RayServeException
@@ -12,7 +14,7 @@ from gbair.core.config import ModelConfig
 from gbair.core.influence import InfluenceStatistics, QueryGradients
 from gbair.core.model.inputs import EncodedSet
 from gbair.core.progress import Progress, no_progress
-from gbair.distributed.config import ServingConfig
+from gbair.serving.config import ServingConfig
 from gbair.serving.deployment import InfluenceScorer
 from gbair.serving.shards import ShardRequest, gather, split
 
@@ -54,8 +56,12 @@ class ShardedScoring:
         progress: Progress = no_progress,
     ) -> InfluenceStatistics:
         shards = split(train, self.config.shard_size, batch_size)
+        # Every shard needs all the query gradients: stored once, each request carries only their reference.
+        queries_reference = ray.put(queries)
         requests = [
-            ShardRequest(model, list(label_names), list(checkpoints), queries, train.subset(positions), batch_size)
+            ShardRequest(
+                model, list(label_names), list(checkpoints), queries_reference, train.subset(positions), batch_size
+            )
             for positions in shards
         ]
         responses = [self.handle.score.remote(request) for request in requests]

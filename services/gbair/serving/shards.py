@@ -1,9 +1,11 @@
 """What one scoring request carries and returns, how a training set is cut into shards and put back.
 
-A request carries the per-checkpoint gradients of every query (the misclassified validation examples),
+A request refers to the per-checkpoint gradients of every query (the misclassified validation examples),
 not only their sum G_c: tracin-class, fused and vote need g(z).g(v) for each query, and the sum is one
-column-sum away. The answer is the shard's slice of core's InfluenceStatistics, so the gathered
-statistics give every scoring method exactly what the single-process run gives it.
+column-sum away. The gradients are the same for every shard, so they lie once in Ray's object store and a
+request carries their ObjectRef; the shard's own examples travel in the request. The answer is the shard's
+slice of core's InfluenceStatistics, so the gathered statistics give every scoring method exactly what the
+single-process run gives it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+from ray import ObjectRef
 
 from gbair.core.config import ModelConfig
 from gbair.core.influence import InfluenceStatistics, QueryGradients
@@ -27,13 +30,15 @@ class ShardRequest:
     model: ModelConfig
     label_names: list[str]
     checkpoints: list[str]
-    """References to checkpoints in shared storage (gbair.distributed.checkpoints)."""
-    queries: QueryGradients
+    """References to checkpoints in shared storage (gbair.serving.checkpoints)."""
+    queries: ObjectRef
+    """The query gradients (QueryGradients) in the object store, shared by every shard of a scoring."""
     shard: EncodedSet
     batch_size: int = 64
 
-    def validate(self, num_trainable: int) -> None:
-        """Raise ShardRequestError naming what is wrong, before any work."""
+    def validate(self, queries: QueryGradients, num_trainable: int) -> None:
+        """Raise ShardRequestError naming what is wrong, before any work; `queries` is what self.queries
+        refers to."""
         problems = []
         if len(self.shard) == 0:
             problems.append("the shard has no training examples")
@@ -41,19 +46,19 @@ class ShardRequest:
             problems.append("the shard's ids, token ids and labels differ in length")
         if any(not tokens for tokens in self.shard.token_ids):
             problems.append("a training example has no tokens")
-        labels = torch.cat([self.shard.labels, self.queries.labels]) if len(self.shard) else self.queries.labels
+        labels = torch.cat([self.shard.labels, queries.labels]) if len(self.shard) else queries.labels
         if labels.numel() and (labels.min() < 0 or labels.max() >= len(self.label_names)):
             problems.append(f"labels must lie in 0..{len(self.label_names) - 1}")
         if not self.checkpoints:
             problems.append("no checkpoint references")
-        gradients = self.queries.gradients
-        expected = (len(self.checkpoints), self.queries.labels.numel(), num_trainable)
+        gradients = queries.gradients
+        expected = (len(self.checkpoints), queries.labels.numel(), num_trainable)
         if gradients.dim() != 3 or tuple(gradients.shape) != expected:
             problems.append(
                 f"query gradients have shape {tuple(gradients.shape)}; expected (checkpoints, queries, "
                 f"PET parameters) = {expected}"
             )
-        if self.queries.learning_rates.shape != (len(self.checkpoints),):
+        if queries.learning_rates.shape != (len(self.checkpoints),):
             problems.append("one learning rate per checkpoint is needed")
         if self.batch_size < 1:
             problems.append("batch_size must be at least 1")

@@ -1,4 +1,5 @@
-"""PET checkpoints in shared storage: what a Ray Train worker reports and what a Serve replica loads.
+"""PET checkpoints in shared storage: what a Serve replica loads and a Ray Train worker (gbair.distributed)
+reports.
 
 A checkpoint is a folder with the PET state (safetensors) and its step, epoch and learning rate (JSON).
 It is referred to by a plain string, a local path or a URI such as s3://bucket/run/checkpoint_000001, so

@@ -1,0 +1,27 @@
+"""Settings of the Ray Serve influence service and of the driver that feeds it. Reading them imports
+neither Ray nor torch, so that the coordinator's settings load without the ray extra."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ServingConfig(BaseModel):
+    """The Ray Serve influence deployment and how the driver feeds it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    app_name: str = "gbair-influence"
+    min_replicas: int = Field(1, ge=1)
+    max_replicas: int = Field(2, ge=1)
+    target_ongoing_requests: float = Field(
+        1.0, gt=0, description="Autoscaling target per replica; a replica scores one shard at a time."
+    )
+    cpus_per_replica: float = Field(1.0, gt=0)
+    gpus_per_replica: float = Field(0.0, ge=0)
+    threads_per_replica: int = Field(1, ge=1, description="torch threads inside each replica.")
+    shard_size: int = Field(
+        256, ge=1, description="Training examples per request, rounded down to whole influence batches (at least one)."
+    )
+    max_shard_retries: int = Field(3, ge=0, description="Resends of a shard whose replica died.")
+    checkpoint_cache_size: int = Field(64, ge=1, description="Checkpoints each replica keeps in memory.")
