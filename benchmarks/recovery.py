@@ -54,7 +54,7 @@ from benchmarks.common import (
 from benchmarks.stage_cache import CachedBackend
 from gbair.cli.display import ProgressBars
 from gbair.core.config import CleaningAction, GbairConfig, ScoringMethod
-from gbair.core.confident_learning import fold_training_sets, out_of_sample_fit, stratified_folds
+from gbair.core.confident_learning import FOLD_METHODS, fold_training_sets, out_of_sample_fit, stratified_folds
 from gbair.core.data import NAMED_SETS, corrupt_labels, load_splits, true_label_names
 from gbair.core.data.dataset import DataSplits, TextDataset
 from gbair.core.evaluation import accuracy, predict_probabilities
@@ -319,7 +319,7 @@ def run_ranking_cell(args: argparse.Namespace, spec: CellSpec, progress: Progres
     train = encode(classifier, splits.train)
     if args.workers > 1:
         trainings = [reference, train]
-        if {"confident-learning", "ensemble"} & set(args.methods):
+        if FOLD_METHODS & set(args.methods):
             trainings += fold_training_sets(train, stratified_folds(train.labels.numpy(), args.folds, spec.seed))
         run.timed("trainings_in_workers", lambda: run.train_in_workers(trainings))
     _, clean_accuracy = run.timed("train_clean", lambda: run.train_and_test(reference))
@@ -377,7 +377,7 @@ def run_ranking_cell(args: argparse.Namespace, spec: CellSpec, progress: Progres
         embeddings = run.timed("embeddings", lambda: backbone_embeddings(classifier, train, batch_size, progress))
         neighbours = neighbour_labels(embeddings, given, args.knn_neighbours, len(splits.label_names))
         rankings["knn"] = (neighbours.suspicion_scores(), neighbours.suggested_labels)
-    if {"confident-learning", "ensemble"} & set(args.methods):
+    if FOLD_METHODS & set(args.methods):
         fit = run.timed("folds", lambda: out_of_sample_fit(
             classifier, train, run.initial, run.backend.train, args.folds, spec.seed, progress))
         rankings["confident-learning"] = (fit.suspicion_scores(), fit.suggested_labels)
@@ -410,10 +410,6 @@ def run_ranking_cell(args: argparse.Namespace, spec: CellSpec, progress: Progres
     }
 
 
-# Flaggers that train K fold models in every round: their G-BAIR runs are the longest, so they start first.
-TRAINS_FOLDS = ("confident-learning", "ensemble")
-
-
 @dataclasses.dataclass(frozen=True)
 class EndToEndRun:
     """One recovery of an end-to-end cell after its shared round 0: G-BAIR's R rounds of k with a flagger,
@@ -443,14 +439,19 @@ def end_to_end_runs(args: argparse.Namespace) -> list[EndToEndRun]:
     gbair = [EndToEndRun(method, action) for method in args.end_to_end_methods for action in args.actions]
     if args.selection_fraction:
         gbair.append(EndToEndRun(None))
-    folds = [r for r in gbair if r.method in TRAINS_FOLDS]
+    folds = [r for r in gbair if r.method in FOLD_METHODS]
     one_shot = [EndToEndRun(method, action, one_shot=True) for method in _flaggers(args) for action in args.actions]
-    return folds[:1] + [r for r in gbair if r.method not in TRAINS_FOLDS] + folds[1:] + one_shot
+    return folds[:1] + [r for r in gbair if r.method not in FOLD_METHODS] + folds[1:] + one_shot
 
 
 def _flaggers(args: argparse.Namespace) -> list[str]:
     """Every flagger of the end-to-end runs: G-BAIR's, then those run as one shot only."""
     return list(dict.fromkeys([*args.end_to_end_methods, *args.one_shot_methods]))
+
+
+def _run_name(args: argparse.Namespace, method: str, action: str) -> str:
+    """The flagger's name in the results, with the action where more than one was run."""
+    return method if len(args.actions) == 1 else f"{method} {action}"
 
 
 def run_end_to_end(run: CellRun, which: EndToEndRun, k: int, start: RecoveryState, round_zero: TrainedRound,
@@ -464,9 +465,7 @@ def run_end_to_end(run: CellRun, which: EndToEndRun, k: int, start: RecoveryStat
     else:
         budget = {"budget": k * run.args.rounds, "rounds": 1} if which.one_shot else {"budget": k}
         report = _continue(run.recovery(method=which.method, action=which.action, **budget), start, round_zero, progress)
-    backend = run.backends[-1]
-    return EndToEndResult(which, report, round(time.perf_counter() - started, 2),
-                          {"computed": backend.misses, "from_cache": backend.hits})
+    return EndToEndResult(which, report, round(time.perf_counter() - started, 2), run.backends[-1].passes())
 
 
 _worker_cell: CellRun | None = None
@@ -502,8 +501,7 @@ def _clean_accuracy_in_worker() -> tuple[float, float, dict[str, int]]:
     cell = _workers_cell()
     started = time.perf_counter()
     _, clean_accuracy = cell.train_and_test(encode(cell.classifier, cell.data.reference_train))
-    backend = cell.backends[0]
-    return clean_accuracy, round(time.perf_counter() - started, 2), {"computed": backend.misses, "from_cache": backend.hits}
+    return clean_accuracy, round(time.perf_counter() - started, 2), cell.backends[0].passes()
 
 
 def _run_in_worker(which: EndToEndRun, k: int, start: RecoveryState, round_zero: TrainedRound) -> EndToEndResult:
@@ -564,14 +562,14 @@ def run_end_to_end_cell(args: argparse.Namespace, spec: CellSpec, progress: Prog
             split = {"method": args.gbair_method, "selection_fraction": args.selection_fraction,
                      **summary(report, report.rounds[report.best_round].test_accuracy)}
             continue
-        name = which.method if len(args.actions) == 1 else f"{which.method} {which.action}"
+        name = _run_name(args, which.method, which.action)
         run.seconds[f"{'one_shot' if which.one_shot else 'gbair'}_{name}"] = result.seconds
         if which.one_shot:
             methods.setdefault(name, {})["one_shot"] = summary(report, report.rounds[-1].test_accuracy)
         else:
             methods.setdefault(name, {}).update(summary(report, report.rounds[report.best_round].test_accuracy))
     # Listed in the order asked for, whatever order the workers finished in.
-    order = [m if len(args.actions) == 1 else f"{m} {a}" for m in _flaggers(args) for a in args.actions]
+    order = [_run_name(args, method, action) for method in _flaggers(args) for action in args.actions]
     return {
         **run.header(), "k": k, "rounds": args.rounds, "workers": args.workers,
         "accuracy": {"clean": clean_accuracy, "noisy": noisy_accuracy}, "methods": {name: methods[name] for name in order},

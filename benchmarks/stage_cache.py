@@ -59,6 +59,9 @@ class CachedBackend:
             result = self._store(key, self.inner.training_statistics(classifier, checkpoints, train, queries, progress))
         return result
 
+    def passes(self) -> dict[str, int]:
+        return {"computed": self.misses, "from_cache": self.hits}
+
     def _key(self, kind: str, *inputs: Any) -> str:
         digest = hashlib.sha256(f"{kind}\0{self.context}".encode())
         _update(digest, inputs)

@@ -19,6 +19,9 @@ from gbair.core.model.pet import PetClassifier, PetState
 from gbair.core.progress import Progress, no_progress
 from gbair.core.training import TrainingResult
 
+FOLD_METHODS = frozenset({"confident-learning", "ensemble"})
+"""Scoring methods that train K fold models on every round's training set."""
+
 TrainStep = Callable[[PetClassifier, EncodedSet, Progress], TrainingResult]
 """How one fold is trained: the recovery's backend, so folds train wherever rounds do."""
 

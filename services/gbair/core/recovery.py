@@ -11,7 +11,7 @@ from typing import Protocol
 import numpy as np
 
 from gbair.core.config import GbairConfig
-from gbair.core.confident_learning import out_of_sample_fit
+from gbair.core.confident_learning import FOLD_METHODS, out_of_sample_fit
 from gbair.core.data.dataset import DataSplits, TextDataset
 from gbair.core.evaluation import accuracy, predict_probabilities
 from gbair.core.influence import (
@@ -265,7 +265,7 @@ class Recovery:
         """Every training example's suspicion score, and how to suggest new labels for some of them."""
         influence = self.config.influence
         method = influence.method
-        if method in ("confident-learning", "ensemble"):
+        if method in FOLD_METHODS:
             fit = out_of_sample_fit(
                 self.classifier, train, self.initial_state, self.backend.train,
                 influence.confident_learning_folds, influence.seed, progress,
