@@ -34,11 +34,11 @@ from gbair.serving.driver import ShardedScoring, deploy
 class RayBackend:
     def __init__(self, config: GbairConfig, ray_config: RayConfig, label_names: Sequence[str]):
         """Needs a connected Ray driver (gbair.distributed.connect); deploys the influence service if absent."""
-        if config.influence.method in NEEDS_TRAINING_LOGITS:
+        if config.influence.method in NEEDS_TRAINING_LOGITS and ray_config.num_workers > 1:
             # Ray Train's workers each see only their rows of a batch and report checkpoints alone.
             raise ValueError(
                 f"method {config.influence.method!r} reads the logits recorded while training in one process, "
-                "which Ray Train does not return: run it with the local backend"
+                "which Ray Train's workers do not return: run it with one training worker or the local backend"
             )
         self.config = config
         self.ray_config = ray_config
