@@ -47,23 +47,30 @@ def train_on_ray(
     """Train from `initial_state` on `train`; the checkpoints come back with their place in storage. The
     training set travels by reference: it is put in the object store once, and each worker reads it from
     its node's store."""
+    if ray_config.num_workers > 1:
+        return train_with_ray_train(config, ray_config, label_names, initial_state, train)
     started = time.perf_counter()
-    initial_state = {name: tensor.cpu() for name, tensor in initial_state.items()}
-    if ray_config.num_workers == 1:
-        resources = dict(worker_resources(ray_config) or {"GPU" if ray_config.use_gpu else "CPU": 1.0})
-        task = _train_in_task.options(
-            num_cpus=resources.pop("CPU", 0.0), num_gpus=resources.pop("GPU", 0.0), resources=resources
-        )
-        result = ray.get(task.remote(
-            config.model_dump(), label_names, initial_state, ray.put(train), ray_config.storage_path
-        ))
-        return dataclasses.replace(result, seconds=time.perf_counter() - started)
+    resources = dict(worker_resources(ray_config) or {"GPU" if ray_config.use_gpu else "CPU": 1.0})
+    task = _train_in_task.options(
+        num_cpus=resources.pop("CPU", 0.0), num_gpus=resources.pop("GPU", 0.0), resources=resources
+    )
+    result = ray.get(task.remote(
+        config.model_dump(), label_names, _on_cpu(initial_state), ray.put(train), ray_config.storage_path
+    ))
+    return dataclasses.replace(result, seconds=time.perf_counter() - started)
+
+
+def train_with_ray_train(
+    config: GbairConfig, ray_config: RayConfig, label_names: list[str], initial_state: PetState, train: EncodedSet
+) -> TrainingResult:
+    """`train_on_ray` on Ray Train's `ray_config.num_workers` workers, whatever their number."""
+    started = time.perf_counter()
     trainer = TorchTrainer(
         _train_worker,
         train_loop_config={
             "config": config.model_dump(),
             "label_names": label_names,
-            "initial_state": initial_state,
+            "initial_state": _on_cpu(initial_state),
             # By reference: Ray Train pickles the loop config into the training function it ships to its
             # controller and workers, and with a reference that pickle stays small at any training-set size.
             "train": ray.put(train),
@@ -85,6 +92,10 @@ def train_on_ray(
     stored = sorted(result.best_checkpoints, key=lambda pair: pair[1]["step"])
     checkpoints = [read_checkpoint(scheme + checkpoint.path) for checkpoint, _ in stored]
     return TrainingResult(initial_state, checkpoints, config.train.epochs, time.perf_counter() - started)
+
+
+def _on_cpu(state: PetState) -> PetState:
+    return {name: tensor.cpu() for name, tensor in state.items()}
 
 
 def worker_resources(ray_config: RayConfig) -> dict[str, float] | None:
