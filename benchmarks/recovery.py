@@ -53,18 +53,18 @@ from benchmarks.common import (
 )
 from benchmarks.stage_cache import CachedBackend
 from gbair.cli.display import ProgressBars
+from gbair.core.backend import LocalBackend
 from gbair.core.config import CleaningAction, GbairConfig, ScoringMethod
 from gbair.core.confident_learning import FOLD_METHODS, fold_training_sets, out_of_sample_fit, stratified_folds
 from gbair.core.data import NAMED_SETS, corrupt_labels, load_splits, true_label_names
 from gbair.core.data.dataset import DataSplits, TextDataset
-from gbair.core.evaluation import accuracy, predict_probabilities
-from gbair.core.influence import INFLUENCE_METHODS, NEEDS_INITIAL_STATE, query_gradients, suggest_labels, suspicion_scores
+from gbair.core.evaluation import accuracy
+from gbair.core.influence import INFLUENCE_METHODS, NEEDS_INITIAL_STATE, suspicion_scores
 from gbair.core.influence.methods import standardise_within, tracin
-from gbair.core.model import PetClassifier, encode
 from gbair.core.model.inputs import EncodedSet
-from gbair.core.neighbours import backbone_embeddings, neighbour_labels
+from gbair.core.neighbours import neighbour_labels
 from gbair.core.progress import Progress, no_progress
-from gbair.core.recovery import LocalBackend, Recovery
+from gbair.core.recovery import Recovery
 from gbair.core.recovery_state import RecoveryState, TrainedRound
 from gbair.core.report import RecoveryReport
 from gbair.core.training import initial_checkpoint
@@ -235,9 +235,10 @@ def build_config(args: argparse.Namespace, seed: int, **recovery: Any) -> GbairC
     )
 
 
-def cached_backend(args: argparse.Namespace, config: GbairConfig) -> CachedBackend:
+def cached_backend(args: argparse.Namespace, config: GbairConfig, local: LocalBackend) -> CachedBackend:
+    """`local` computes with `config`'s model and training settings; a cell's recoveries differ in others."""
     context = json.dumps([config.model.model_dump(mode="json"), config.train.model_dump(mode="json")], sort_keys=True)
-    return CachedBackend(LocalBackend(config), args.stage_cache, context)
+    return CachedBackend(local, args.stage_cache, context)
 
 
 def noisy_data(args: argparse.Namespace, spec: CellSpec) -> NoisyData:
@@ -258,17 +259,17 @@ def noisy_data(args: argparse.Namespace, spec: CellSpec) -> NoisyData:
 
 
 class CellRun:
-    """One cell's shared classifier, its untrained state and timings."""
+    """One cell's shared classifier (in a local backend), its untrained state and timings."""
 
     def __init__(self, args: argparse.Namespace, spec: CellSpec, progress: Progress):
         self.args, self.spec, self.progress = args, spec, progress
         self.data = noisy_data(args, spec)
         self.config = build_config(args, spec.seed)
-        self.classifier = PetClassifier.build(self.config.model, self.data.splits.label_names, seed=spec.seed)
-        self.initial = self.classifier.pet_state()
-        self.backends = [cached_backend(args, self.config)]
+        self.local = LocalBackend(self.config, self.data.splits.label_names)
+        self.initial = self.local.initial_state
+        self.backends = [cached_backend(args, self.config, self.local)]
         self.backend = self.backends[0]
-        self.test = encode(self.classifier, self.data.splits.test)
+        self.test = self.backend.encode(self.data.splits.test)
         self.seconds: dict[str, float] = {}
         self.computed_in_workers = 0
 
@@ -279,16 +280,13 @@ class CellRun:
         return result
 
     def train_and_test(self, train: EncodedSet):
-        self.classifier.load_pet_state(self.initial)
-        training = self.backend.train(self.classifier, train, self.progress)
-        return training, accuracy(predict_probabilities(self.classifier, self.test), self.test.labels)
+        training = self.backend.train(self.initial, train, self.progress)
+        return training, accuracy(self.backend.probabilities(training.final_state, self.test), self.test.labels)
 
     def recovery(self, **recovery: Any) -> Recovery:
-        # Recovery takes the classifier's current state as every round's start.
-        self.classifier.load_pet_state(self.initial)
         config = build_config(self.args, self.spec.seed, **recovery)
-        self.backends.append(cached_backend(self.args, config))
-        return Recovery(self.data.splits, config, classifier=self.classifier, backend=self.backends[-1])
+        self.backends.append(cached_backend(self.args, config, self.local))
+        return Recovery(self.data.splits, config, backend=self.backends[-1])
 
     def header(self) -> dict[str, Any]:
         splits = self.data.splits
@@ -314,32 +312,33 @@ class CellRun:
 
 def run_ranking_cell(args: argparse.Namespace, spec: CellSpec, progress: Progress) -> dict[str, Any]:
     run = CellRun(args, spec, progress)
-    splits, classifier = run.data.splits, run.classifier
-    reference = encode(classifier, run.data.reference_train)
-    train = encode(classifier, splits.train)
+    splits, backend = run.data.splits, run.backend
+    reference = backend.encode(run.data.reference_train)
+    train = backend.encode(splits.train)
     if args.workers > 1:
         trainings = [reference, train]
         if FOLD_METHODS & set(args.methods):
             trainings += fold_training_sets(train, stratified_folds(train.labels.numpy(), args.folds, spec.seed))
         run.timed("trainings_in_workers", lambda: run.train_in_workers(trainings))
-    _, clean_accuracy = run.timed("train_clean", lambda: run.train_and_test(reference))
-    clean_probabilities = predict_probabilities(classifier, train).double().numpy() if run.data.true_labels else None
+    clean, clean_accuracy = run.timed("train_clean", lambda: run.train_and_test(reference))
+    clean_probabilities = (
+        backend.probabilities(clean.final_state, train).double().numpy() if run.data.true_labels else None
+    )
     training, noisy_accuracy = run.timed("train_noisy", lambda: run.train_and_test(train))
-    validation = encode(classifier, splits.validation)
-    final_probabilities = predict_probabilities(classifier, validation)
+    validation = backend.encode(splits.validation)
+    final_probabilities = backend.probabilities(training.final_state, validation)
     errors = (final_probabilities.argmax(1) != validation.labels).nonzero().flatten().tolist()
-    batch_size = run.config.influence.batch_size
-    queries = query_gradients(classifier, training.checkpoints, validation.subset(errors), batch_size)
+    queries = backend.query_gradients(training.checkpoints, validation.subset(errors))
 
     def statistics(checkpoints, query):
-        return run.backend.training_statistics(classifier, checkpoints, train, query, progress)
+        return backend.training_statistics(checkpoints, train, query, progress)
 
     stats = run.timed("influence", lambda: statistics(training.checkpoints, queries))
     initial_stats = None
     if NEEDS_INITIAL_STATE.intersection(args.methods):
         start = [initial_checkpoint(run.initial)]
         initial_stats = run.timed("influence_initial_state", lambda: statistics(
-            start, query_gradients(classifier, start, validation.subset(errors), batch_size)))
+            start, backend.query_gradients(start, validation.subset(errors))))
     labels = train.labels
     given = labels.numpy()
 
@@ -354,7 +353,7 @@ def run_ranking_cell(args: argparse.Namespace, spec: CellSpec, progress: Progres
         return most_probable_other_label(training, labels, positions)
 
     def from_tracin(positions: list[int]) -> list[int]:
-        return suggest_labels(classifier, training.checkpoints, train.subset(positions), queries, batch_size)
+        return backend.suggest_labels(training.checkpoints, train.subset(positions), queries)
 
     # method -> (suspicion scores, how it suggests labels); None where it suggests none.
     rankings: dict[str, tuple[np.ndarray, Callable | None]] = {}
@@ -374,12 +373,11 @@ def run_ranking_cell(args: argparse.Namespace, spec: CellSpec, progress: Progres
     rankings["cartography"] = (1.0 - confidence, from_training)
     rankings["cartography-variability"] = (variability, from_training)
     if "knn" in args.methods:
-        embeddings = run.timed("embeddings", lambda: backbone_embeddings(classifier, train, batch_size, progress))
+        embeddings = run.timed("embeddings", lambda: backend.embeddings(train, progress))
         neighbours = neighbour_labels(embeddings, given, args.knn_neighbours, len(splits.label_names))
         rankings["knn"] = (neighbours.suspicion_scores(), neighbours.suggested_labels)
     if FOLD_METHODS & set(args.methods):
-        fit = run.timed("folds", lambda: out_of_sample_fit(
-            classifier, train, run.initial, run.backend.train, args.folds, spec.seed, progress))
+        fit = run.timed("folds", lambda: out_of_sample_fit(backend, train, args.folds, spec.seed, progress))
         rankings["confident-learning"] = (fit.suspicion_scores(), fit.suggested_labels)
         rankings["ensemble"] = (fit.ensemble_suspicion_scores(), lambda p: fit.suggested_labels(p, ensemble=True))
     if clean_probabilities is not None:
@@ -492,15 +490,14 @@ def _train_in_worker(train: EncodedSet) -> int:
     """1 if the pass was computed, 0 if the stage cache held it."""
     cell = _workers_cell()
     before = cell.backend.misses
-    cell.classifier.load_pet_state(cell.initial)
-    cell.backend.train(cell.classifier, train, no_progress)
+    cell.backend.train(cell.initial, train, no_progress)
     return cell.backend.misses - before
 
 
 def _clean_accuracy_in_worker() -> tuple[float, float, dict[str, int]]:
     cell = _workers_cell()
     started = time.perf_counter()
-    _, clean_accuracy = cell.train_and_test(encode(cell.classifier, cell.data.reference_train))
+    _, clean_accuracy = cell.train_and_test(cell.backend.encode(cell.data.reference_train))
     return clean_accuracy, round(time.perf_counter() - started, 2), cell.backends[0].passes()
 
 
@@ -517,7 +514,7 @@ def run_end_to_end_cell(args: argparse.Namespace, spec: CellSpec, progress: Prog
     start = first.start(run.data.wrong_ids, run.data.true_labels or None)
     runs = end_to_end_runs(args)
     if args.workers == 1:
-        _, clean_accuracy = run.timed("train_clean", lambda: run.train_and_test(encode(run.classifier, run.data.reference_train)))
+        _, clean_accuracy = run.timed("train_clean", lambda: run.train_and_test(run.backend.encode(run.data.reference_train)))
         round_zero = run.timed("round_zero", lambda: first.train_round(start, progress))
         passes = run.passes()  # before the runs: in this process their backends join the cell's
         results = [run_end_to_end(run, which, k, start, round_zero, progress) for which in runs]

@@ -16,16 +16,18 @@ from typing import Any
 
 import torch
 
+from gbair.core.backend import RoundBackend
 from gbair.core.influence.statistics import InfluenceStatistics, QueryGradients
-from gbair.core.model import PetClassifier
 from gbair.core.model.inputs import EncodedSet
+from gbair.core.model.pet import PetState
 from gbair.core.progress import Progress
-from gbair.core.recovery import RoundBackend
 from gbair.core.training import Checkpoint, TrainingResult
 
 
 @dataclass
 class CachedBackend:
+    """Training and influence passes from the cache; every other computation from `inner`."""
+
     inner: RoundBackend
     folder: Path
     context: str
@@ -33,30 +35,26 @@ class CachedBackend:
     hits: int = 0
     misses: int = 0
 
-    def train(self, classifier: PetClassifier, train: EncodedSet, progress: Progress) -> TrainingResult:
-        key = self._key("train", classifier.pet_state(), _encoded(train))
+    def __getattr__(self, name: str) -> Any:
+        if name == "inner":  # not set yet (while unpickling): no recursion through the line below
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def train(self, start: PetState, train: EncodedSet, progress: Progress) -> TrainingResult:
+        key = self._key("train", start, _encoded(train))
         result = self._load(key)
         if result is None:
-            result = self._store(key, self.inner.train(classifier, train, progress))
-        else:
-            # The trained classifier is what the caller goes on with, as after a real training pass.
-            classifier.load_pet_state(result.final_state)
-            classifier.eval()
+            result = self._store(key, self.inner.train(start, train, progress))
         return result
 
     def training_statistics(
-        self,
-        classifier: PetClassifier,
-        checkpoints: Sequence[Checkpoint],
-        train: EncodedSet,
-        queries: QueryGradients,
-        progress: Progress,
+        self, checkpoints: Sequence[Checkpoint], train: EncodedSet, queries: QueryGradients, progress: Progress
     ) -> InfluenceStatistics:
         key = self._key("statistics", [(c.learning_rate, c.state) for c in checkpoints], _encoded(train),
                         [queries.labels, queries.gradients, queries.learning_rates])
         result = self._load(key)
         if result is None:
-            result = self._store(key, self.inner.training_statistics(classifier, checkpoints, train, queries, progress))
+            result = self._store(key, self.inner.training_statistics(checkpoints, train, queries, progress))
         return result
 
     def passes(self) -> dict[str, int]:

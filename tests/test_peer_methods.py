@@ -5,12 +5,11 @@ import pytest
 import torch
 from cleanlab.filter import find_label_issues
 
-from conftest import tiny_classifier
-from gbair.core.config import TrainConfig
+from conftest import LABELS, tiny_classifier
+from gbair.core.backend import LocalBackend
+from gbair.core.config import GbairConfig
 from gbair.core.confident_learning import OutOfSampleFit, out_of_sample_fit, stratified_folds
 from gbair.core.influence import suspicion_scores
-from gbair.core.model import encode
-from gbair.core.training import train_classifier
 from test_influence import _stats
 from test_recovery import _config, _recovery, _splits
 from test_training import separable
@@ -89,18 +88,18 @@ def test_stratified_folds_deal_every_class_over_every_fold():
 
 
 def test_out_of_sample_probabilities_come_from_models_that_did_not_see_the_example(minilm_tokenizer):
-    classifier = tiny_classifier("encoder", minilm_tokenizer, dtype=torch.float32)
-    train = encode(classifier, separable(18, "t"))
-    initial = classifier.pet_state()
-    config = TrainConfig(epochs=1, batch_size=6, learning_rate=0.05)
     seen: list[set[str]] = []
 
-    def train_step(model, subset, progress):
-        torch.testing.assert_close(model.pet_state()["prompt"], initial["prompt"])
-        seen.append(set(subset.ids))
-        return train_classifier(model, subset, config, progress)
+    class Watched(LocalBackend):
+        def train(self, start, subset, progress):
+            torch.testing.assert_close(start["prompt"], self.initial_state["prompt"])
+            seen.append(set(subset.ids))
+            return super().train(start, subset, progress)
 
-    fit = out_of_sample_fit(classifier, train, initial, train_step, folds=3, seed=0)
+    config = GbairConfig(train={"epochs": 1, "batch_size": 6, "learning_rate": 0.05})
+    backend = Watched(config, LABELS, tiny_classifier("encoder", minilm_tokenizer, dtype=torch.float32))
+    train = backend.encode(separable(18, "t"))
+    fit = out_of_sample_fit(backend, train, folds=3, seed=0)
     assert len(seen) == 3 and all(len(ids) == 12 for ids in seen)
     held_out = [set(train.ids) - ids for ids in seen]
     assert set().union(*held_out) == set(train.ids)

@@ -5,7 +5,8 @@ import dataclasses
 import pytest
 import torch
 
-from conftest import tiny_classifier
+from conftest import LABELS, tiny_classifier
+from gbair.core.backend import LocalBackend
 from gbair.core.config import GbairConfig
 from gbair.core.data import DataSplits, TextDataset, corrupt_labels
 from gbair.core.recovery import Recovery
@@ -26,8 +27,9 @@ def _config(**recovery) -> GbairConfig:
     )
 
 
-def _recovery(splits, config, tokenizer) -> Recovery:
-    return Recovery(splits, config, classifier=tiny_classifier("encoder", tokenizer, dtype=torch.float32))
+def _recovery(splits, config, tokenizer, labels=LABELS) -> Recovery:
+    classifier = tiny_classifier("encoder", tokenizer, dtype=torch.float32, labels=labels)
+    return Recovery(splits, config, backend=LocalBackend(config, splits.label_names, classifier))
 
 
 def test_remove_drops_flagged_examples_round_by_round(minilm_tokenizer):
@@ -170,18 +172,18 @@ def test_true_labels_of_corrupted_ids(minilm_tokenizer):
         recovery.start(flipped, {flipped[0]: "pos"})
     three = dataclasses.replace(splits, train=dataclasses.replace(splits.train, label_names=["a", "b", "c"]))
     with pytest.raises(ValueError, match="more than two classes"):
-        Recovery(three, _config(), classifier=tiny_classifier("encoder", minilm_tokenizer, dtype=torch.float32)).start(flipped)
+        _recovery(three, _config(), minilm_tokenizer, labels=three.label_names).start(flipped)
 
 
 def test_a_split_trusted_set_scores_with_one_part_and_selects_with_the_other(minilm_tokenizer):
-    from gbair.core.evaluation import accuracy, predict_probabilities
+    from gbair.core.evaluation import accuracy
 
     splits, flipped = _splits()
     recovery = _recovery(splits, _config(selection_fraction=0.25), minilm_tokenizer)
     scoring, selection = recovery.scoring_positions, recovery.selection_positions
     assert len(selection) == 5 and sorted(scoring + selection) == list(range(20))
     trained = recovery.train_round(recovery.start(flipped))
-    probabilities = predict_probabilities(recovery.classifier, recovery.validation)
+    probabilities = recovery.backend.probabilities(trained.training.final_state, recovery.validation)
     wrong = (probabilities.argmax(dim=1) != recovery.validation.labels).nonzero().flatten().tolist()
     assert trained.errors == [p for p in wrong if p in scoring]
     assert trained.val_accuracy == accuracy(probabilities[selection], recovery.validation.labels[selection])

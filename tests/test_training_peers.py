@@ -99,4 +99,4 @@ def test_the_ray_backend_refuses_training_dynamics_peers_before_any_work():
     from gbair.distributed.config import RayConfig
 
     with pytest.raises(ValueError, match="local backend"):
-        RayBackend(GbairConfig(influence={"method": "aum"}), RayConfig())
+        RayBackend(GbairConfig(influence={"method": "aum"}), RayConfig(num_workers=2), ["neg", "pos"])

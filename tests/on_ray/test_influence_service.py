@@ -1,5 +1,5 @@
-"""The influence service on a real local Ray Serve: sharded scoring equals core's, shares one copy of the
-query gradients among all shards, survives a killed replica, and refuses a bad request with a clear error."""
+"""The influence service on a real local Ray Serve: sharded scoring equals core's, shares one stored copy of
+the query gradients among all shards, survives a killed replica, and refuses a bad request with a clear error."""
 
 import dataclasses
 import threading
@@ -15,7 +15,6 @@ from gbair.core.data import corrupt_labels
 from gbair.core.influence import (
     INFLUENCE_METHODS,
     NEEDS_INITIAL_STATE,
-    QueryGradients,
     query_gradients,
     suspicion_scores,
     training_statistics,
@@ -51,7 +50,7 @@ def job(ray_cluster, tiny_config):
 def _score(handle, serving, job, progress=lambda *args: None) -> tuple:
     config, train, queries, references, _ = job
     scoring = ShardedScoring(handle, serving)
-    statistics = scoring.statistics(config.model, LABELS, references, train, queries, 4, progress)
+    statistics = scoring.statistics(config.model, LABELS, references, train, ray.put(queries), 4, progress)
     return statistics, scoring
 
 
@@ -93,21 +92,21 @@ class RecordingHandle:
         return self.handle.score.remote(request)
 
 
-def test_query_gradients_are_put_once_and_every_shard_carries_their_reference(
+def test_every_shard_carries_the_one_reference_to_the_query_gradients_and_nothing_is_put_per_scoring(
     influence_handle, ray_cluster, job, monkeypatch
 ):
+    config, train, queries, references, expected = job
+    stored = ray.put(queries)
     put_values = []
     put = ray.put
     monkeypatch.setattr(ray, "put", lambda value, **options: put_values.append(value) or put(value, **options))
     handle = RecordingHandle(influence_handle)
-    statistics, _ = _score(handle, ray_cluster.serving, job)
+    statistics = ShardedScoring(handle, ray_cluster.serving).statistics(config.model, LABELS, references, train, stored, 4)
 
-    _assert_equal_to_core(statistics, job[-1])
-    [put_queries] = [value for value in put_values if isinstance(value, QueryGradients)]
-    assert put_queries is job[2]
+    _assert_equal_to_core(statistics, expected)
+    assert put_values == []
     assert len(handle.requests) == 10
-    assert {type(request.queries) for request in handle.requests} == {ray.ObjectRef}
-    assert len({request.queries for request in handle.requests}) == 1
+    assert all(request.queries is stored for request in handle.requests)
 
 
 @pytest.fixture
@@ -194,5 +193,7 @@ def test_a_bad_shard_request_gets_a_clear_error_and_no_retry(influence_handle, r
 
     scoring = ShardedScoring(influence_handle, ray_cluster.serving)
     with pytest.raises(ShardRequestError, match="labels must lie in 0..1"):
-        scoring.statistics(config.model, LABELS, references, dataclasses.replace(train, labels=train.labels + 5), queries, 4)
+        scoring.statistics(
+            config.model, LABELS, references, dataclasses.replace(train, labels=train.labels + 5), ray.put(queries), 4
+        )
     assert scoring.resent_shards == 0

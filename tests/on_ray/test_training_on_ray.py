@@ -1,6 +1,6 @@
-"""Prompt-tuning on Ray Train: one worker reproduces core's training exactly, from a training set that
-reaches it through the object store; two share every batch; workers ask for the custom resource that keeps
-them on their worker group."""
+"""Prompt-tuning on the cluster: one worker (a Ray task) reproduces core's training exactly, from a training
+set that reaches it through the object store, round after round; two workers (Ray Train) share every
+batch; workers ask for the custom resource that keeps them on their worker group."""
 
 from pathlib import Path
 
@@ -25,8 +25,8 @@ def _core_run(config):
     return classifier, train, train_classifier(classifier, train, config.train)
 
 
-def test_one_worker_reproduces_core_training_and_stores_checkpoints(ray_cluster, tiny_config, monkeypatch):
-    classifier, train, expected = _core_run(tiny_config)
+def _recording(monkeypatch) -> tuple[list, list]:
+    """What this process puts in the object store, and every Ray Train loop config."""
     put_values, loop_configs = [], []
     put = ray.put
     monkeypatch.setattr(ray, "put", lambda value, **options: put_values.append(value) or put(value, **options))
@@ -37,30 +37,46 @@ def test_one_worker_reproduces_core_training_and_stores_checkpoints(ray_cluster,
             super().__init__(*args, train_loop_config=train_loop_config, **options)
 
     monkeypatch.setattr(trainer, "TorchTrainer", RecordingTrainer)
-    result = train_on_ray(tiny_config, ray_cluster, LABELS, expected.initial_state, train)
+    return put_values, loop_configs
 
-    # The training set went into the object store once and the loop config holds its reference only.
+
+def test_one_worker_reproduces_core_training_in_a_task_and_stores_checkpoints(ray_cluster, tiny_config, monkeypatch):
+    classifier, train, expected = _core_run(tiny_config)
+    put_values, loop_configs = _recording(monkeypatch)
+    result = train_on_ray(tiny_config, ray_cluster, LABELS, expected.initial_state, train)
+    again = train_on_ray(tiny_config, ray_cluster, LABELS, expected.initial_state, train)
+
+    # The training set went into the object store once per training, and no Ray Train run started.
+    training_sets = [value for value in put_values if isinstance(value, EncodedSet)]
+    assert len(training_sets) == 2 and all(value is train for value in training_sets)
+    assert loop_configs == []
+    assert [c.step for c in result.checkpoints] == [c.step for c in expected.checkpoints] == [5, 10, 15]
+    assert [c.learning_rate for c in result.checkpoints] == [c.learning_rate for c in expected.checkpoints]
+    for run in (result, again):
+        for ours, theirs in zip(run.checkpoints, expected.checkpoints):
+            for name, tensor in theirs.state.items():
+                assert torch.equal(ours.state[name], tensor), name
+    # One process trains in a single one: the training dynamics come back too.
+    torch.testing.assert_close(result.training_logits, expected.training_logits)
+    for checkpoint in result.checkpoints:
+        stored = Path(checkpoint.reference)
+        assert stored.is_relative_to(Path(ray_cluster.storage_path)) and (stored / "pet_state.safetensors").is_file()
+        assert stored.parent.name.startswith("gbair-train-")
+
+
+def test_two_workers_share_each_batch_on_ray_train_and_train_comparably(ray_cluster, tiny_config, monkeypatch):
+    classifier, train, expected = _core_run(tiny_config)
+    two_workers = ray_cluster.model_copy(update={"num_workers": 2})
+    put_values, loop_configs = _recording(monkeypatch)
+    result = train_on_ray(tiny_config, two_workers, LABELS, expected.initial_state, train)
+
+    # The loop config holds the training set's reference only: Ray Train pickles it into what it ships.
     [training_set] = [value for value in put_values if isinstance(value, EncodedSet)]
     assert training_set is train
     [loop_config] = loop_configs
     assert isinstance(loop_config["train"], ray.ObjectRef)
     assert not [value for value in loop_config.values() if isinstance(value, EncodedSet)]
-
-    assert [c.step for c in result.checkpoints] == [c.step for c in expected.checkpoints] == [5, 10, 15]
-    assert [c.learning_rate for c in result.checkpoints] == [c.learning_rate for c in expected.checkpoints]
-    for ours, theirs in zip(result.checkpoints, expected.checkpoints):
-        for name, tensor in theirs.state.items():
-            assert torch.equal(ours.state[name], tensor), name
-    for checkpoint in result.checkpoints:
-        stored = Path(checkpoint.reference)
-        assert stored.is_relative_to(Path(ray_cluster.storage_path)) and (stored / "pet_state.safetensors").is_file()
-
-
-def test_two_workers_share_each_batch_and_train_comparably(ray_cluster, tiny_config):
-    classifier, train, expected = _core_run(tiny_config)
-    two_workers = ray_cluster.model_copy(update={"num_workers": 2})
-    result = train_on_ray(tiny_config, two_workers, LABELS, expected.initial_state, train)
-
+    assert result.training_logits is None
     assert [c.step for c in result.checkpoints] == [c.step for c in expected.checkpoints]
     # Same updates up to summation order: the states agree closely, not bit for bit.
     for name, tensor in expected.final_state.items():

@@ -40,11 +40,11 @@ def run_recovery(
 
             # ValueError: bad settings, or a scoring method Ray cannot run
             with as_command_error(ClusterAccessError, ValueError):
-                backend = stack.enter_context(ray_backend(config, _ray_config(args)))
+                backend = stack.enter_context(ray_backend(config, _ray_config(args), splits.label_names))
         with as_command_error(ValueError):  # a model that does not fit the task, or a file for a folder
             recovery = Recovery(splits, config, backend=backend)
-        console.print(f"model: {config.model.name_or_path} ({recovery.classifier.kind}), "
-                      f"{recovery.classifier.num_trainable:,} trainable PET parameters")
+        console.print(f"model: {config.model.name_or_path} ({recovery.backend.kind}), "
+                      f"{recovery.backend.num_trainable:,} trainable PET parameters")
         with ProgressBars(console) as progress:
             outcome = recovery.run(
                 corrupted_ids,
@@ -54,7 +54,7 @@ def run_recovery(
                 ),
                 true_labels=true_labels,
             )
-    artifacts = write_artifacts(outcome, recovery.classifier, splits, args.out)
+        artifacts = write_artifacts(outcome, recovery.backend, splits, args.out)  # on Ray, before it shuts down
     plot = plot_rounds(outcome.report, args.out / "accuracy.png")
     console.print(round_table(outcome.report))
     console.print(f"report: {artifacts.report}\nsuspects to review: {artifacts.suspects}\n"

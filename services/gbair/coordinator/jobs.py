@@ -132,7 +132,8 @@ class JobRunner:
                 message=f"from the last step recorded, on coordinator {self.store.owner}",
             ))
         data = job_data(self.store, self.settings, job)
-        recovery = Recovery(data.splits, data.config, backend=self.backends.for_job(data.config))
+        backend = self.backends.for_job(data.config, data.splits.label_names)
+        recovery = Recovery(data.splits, data.config, backend=backend)
         job_folder(self.settings, job_id).mkdir(parents=True, exist_ok=True)
         state = job.state or recovery.start(data.corrupted_ids, data.true_labels)
         pending = job.trained_round
@@ -152,7 +153,7 @@ class JobRunner:
             pending = None
         best = TrainedRound.load(trained_round_path(self.settings, job_id, state.best_round))
         outcome = recovery.outcome(state, best.training.final_state)
-        write_artifacts(outcome, recovery.classifier, data.splits, job_folder(self.settings, job_id) / "result")
+        write_artifacts(outcome, backend, data.splits, job_folder(self.settings, job_id) / "result")
         self.store.finish(job_id, JobStatus.SUCCEEDED, report_json=outcome.report.model_dump_json())
 
     def _check(self, job_id: str, lease_lost: threading.Event) -> None:

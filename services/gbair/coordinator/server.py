@@ -53,7 +53,8 @@ async def serve(settings: CoordinatorSettings) -> None:
             ("grpc.max_send_message_length", settings.max_request_bytes),
         ],
     )
-    servicer = GbairServicer(settings, store, AsyncReader(redis_url, store, settings.redis_retries), tokens)
+    backends = Backends(settings)
+    servicer = GbairServicer(settings, store, AsyncReader(redis_url, store, settings.redis_retries), tokens, backends)
     gbair_pb2_grpc.add_GbairServicer_to_server(servicer, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -65,7 +66,6 @@ async def serve(settings: CoordinatorSettings) -> None:
         port = server.add_insecure_port(settings.listen)
     if port == 0:
         raise RuntimeError(f"could not listen on {settings.listen}")
-    backends = Backends(settings)
 
     async def report_health(redis_reachable: bool) -> None:
         status = health_pb2.HealthCheckResponse.SERVING if redis_reachable else health_pb2.HealthCheckResponse.NOT_SERVING

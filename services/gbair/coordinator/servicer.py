@@ -31,7 +31,8 @@ from gbair.coordinator.reader import AsyncReader
 from gbair.coordinator.rerun import rerun_with_decisions
 from gbair.coordinator.retention import remove_job_folder
 from gbair.coordinator.review import check_decisions, select, suspects
-from gbair.coordinator.round_models import RoundModels
+from gbair.coordinator.backends import Backends
+from gbair.coordinator.round_models import RoundModels, load_round_model
 from gbair.coordinator.settings import CoordinatorSettings
 from gbair.coordinator.store import Store
 from gbair.coordinator.watch import JobFeeds
@@ -85,13 +86,15 @@ def _id(field: str, value: str) -> str:
 
 
 class GbairServicer(gbair_pb2_grpc.GbairServicer):
-    def __init__(self, settings: CoordinatorSettings, store: Store, reader: AsyncReader, tokens: Tokens):
+    def __init__(self, settings: CoordinatorSettings, store: Store, reader: AsyncReader, tokens: Tokens, backends: Backends):
         self.settings = settings
         self.store = store
         self.reader = reader
         self.tokens = tokens
         self.feeds = JobFeeds(reader)
-        self.round_models = RoundModels(settings.explain_cache_rounds)
+        self.round_models = RoundModels(
+            settings.explain_cache_rounds, functools.partial(load_round_model, explainer=backends.explainer)
+        )
         self.streams = TenantSlots("WatchJob streams", settings.max_watch_streams_per_tenant, "max_watch_streams_per_tenant")
         self.heavy_calls = TenantSlots(
             "ExplainExample, export or rerun calls", settings.max_heavy_calls_per_tenant, "max_heavy_calls_per_tenant"

@@ -6,8 +6,8 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
+from gbair.core.backend import RoundBackend
 from gbair.core.data import DataSplits, write_dataset
-from gbair.core.model.pet import PetClassifier
 from gbair.core.recovery import RecoveryOutcome
 
 REPORT_FILE = "report.json"
@@ -25,11 +25,11 @@ class RecoveryArtifacts:
 
 
 def write_artifacts(
-    outcome: RecoveryOutcome, classifier: PetClassifier, splits: DataSplits, out_dir: Path
+    outcome: RecoveryOutcome, backend: RoundBackend, splits: DataSplits, out_dir: Path
 ) -> RecoveryArtifacts:
+    """`backend` is the recovery's, which saves the best round's adapter."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    classifier.load_pet_state(outcome.best_state)
-    adapter = classifier.save_adapter(out_dir / ADAPTER_DIR)
+    adapter = backend.save_adapter(outcome.best_state, out_dir / ADAPTER_DIR)
     cleaned_dir = out_dir / CLEANED_DIR
     cleaned_dir.mkdir(exist_ok=True)
     cleaned = write_dataset(outcome.best_train_set, splits.format, cleaned_dir)

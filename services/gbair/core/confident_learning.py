@@ -7,23 +7,18 @@ probabilities, in-sample for K - 1 of them, scored by the probability it leaves 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from cleanlab.filter import find_label_issues
 
-from gbair.core.evaluation import predict_probabilities
+from gbair.core.backend import RoundBackend
 from gbair.core.model.inputs import EncodedSet
-from gbair.core.model.pet import PetClassifier, PetState
 from gbair.core.progress import Progress, no_progress
-from gbair.core.training import TrainingResult
 
 FOLD_METHODS = frozenset({"confident-learning", "ensemble"})
 """Scoring methods that train K fold models on every round's training set."""
-
-TrainStep = Callable[[PetClassifier, EncodedSet, Progress], TrainingResult]
-"""How one fold is trained: the recovery's backend, so folds train wherever rounds do."""
 
 
 @dataclass(frozen=True)
@@ -77,26 +72,20 @@ def fold_training_sets(train: EncodedSet, assignment: np.ndarray) -> list[Encode
 
 
 def out_of_sample_fit(
-    classifier: PetClassifier,
-    train: EncodedSet,
-    initial_state: PetState,
-    train_step: TrainStep,
-    folds: int,
-    seed: int,
-    progress: Progress = no_progress,
+    backend: RoundBackend, train: EncodedSet, folds: int, seed: int, progress: Progress = no_progress
 ) -> OutOfSampleFit:
-    """Train `folds` classifiers from `initial_state`, each on all folds but one, and predict the whole set:
-    the one left out for the out-of-sample probabilities, all of it for the ensemble.
-    Leaves `classifier` in the last fold's trained state."""
+    """Train `folds` classifiers from the backend's initial state, each on all folds but one, wherever the
+    backend trains rounds, and predict the whole set: the one left out for the out-of-sample probabilities,
+    all of it for the ensemble."""
     labels = train.labels.numpy()
     assignment = stratified_folds(labels, folds, seed)
-    probabilities = np.empty((len(train), len(classifier.label_names)))
-    ensemble = np.zeros_like(probabilities)
+    probabilities, ensemble = None, None
     for fold, fold_train in enumerate(fold_training_sets(train, assignment)):
         held_out = assignment == fold
-        classifier.load_pet_state(initial_state)
-        train_step(classifier, fold_train, progress)
-        predicted = predict_probabilities(classifier, train).double().numpy()
+        trained = backend.train(backend.initial_state, fold_train, progress)
+        predicted = backend.probabilities(trained.final_state, train).double().numpy()
+        if probabilities is None:
+            probabilities, ensemble = np.empty_like(predicted), np.zeros_like(predicted)
         probabilities[held_out] = predicted[held_out]
         ensemble += predicted / folds
     return OutOfSampleFit(labels, probabilities, ensemble)

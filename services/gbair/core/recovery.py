@@ -6,58 +6,23 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
+from gbair.core.backend import LocalBackend, RoundBackend
 from gbair.core.config import GbairConfig
 from gbair.core.confident_learning import FOLD_METHODS, out_of_sample_fit
 from gbair.core.data.dataset import DataSplits, TextDataset
-from gbair.core.evaluation import accuracy, predict_probabilities
-from gbair.core.influence import (
-    NEEDS_INITIAL_STATE,
-    NEEDS_VALIDATION_ERRORS,
-    InfluenceStatistics,
-    QueryGradients,
-    query_gradients,
-    suggest_labels,
-    suspicion_scores,
-    training_statistics,
-)
-from gbair.core.model.inputs import EncodedSet, encode
-from gbair.core.model.pet import PetClassifier, PetState
-from gbair.core.neighbours import backbone_embeddings, neighbour_labels
+from gbair.core.evaluation import accuracy
+from gbair.core.influence import NEEDS_INITIAL_STATE, NEEDS_VALIDATION_ERRORS, suspicion_scores
+from gbair.core.model.inputs import EncodedSet
+from gbair.core.model.pet import PetState
+from gbair.core.neighbours import neighbour_labels
 from gbair.core.progress import Progress, no_progress
 from gbair.core.recovery_state import RecoveryState, TrainedRound
 from gbair.core.report import RecoveryReport, RoundReport, RoundTimings
-from gbair.core.training import Checkpoint, TrainingResult, initial_checkpoint, resolve_device, train_classifier
+from gbair.core.training import TrainingResult, initial_checkpoint
 from gbair.core.training_dynamics import area_under_the_margin, cartography, most_probable_other_label
-
-
-class RoundBackend(Protocol):
-    """Where the two heavy steps of a round run: in this process, or spread over a cluster."""
-
-    def train(self, classifier: PetClassifier, train: EncodedSet, progress: Progress) -> TrainingResult: ...
-
-    def training_statistics(
-        self,
-        classifier: PetClassifier,
-        checkpoints: Sequence[Checkpoint],
-        train: EncodedSet,
-        queries: QueryGradients,
-        progress: Progress,
-    ) -> InfluenceStatistics: ...
-
-
-@dataclass(frozen=True)
-class LocalBackend:
-    config: GbairConfig
-
-    def train(self, classifier: PetClassifier, train: EncodedSet, progress: Progress) -> TrainingResult:
-        return train_classifier(classifier, train, self.config.train, progress)
-
-    def training_statistics(self, classifier, checkpoints, train, queries, progress) -> InfluenceStatistics:
-        return training_statistics(classifier, checkpoints, train, queries, self.config.influence.batch_size, progress)
 
 
 def split_trusted(size: int, selection_fraction: float, seed: int) -> tuple[list[int], list[int]]:
@@ -92,8 +57,9 @@ class _Cleaning:
 
 
 class Recovery:
-    """Runs G-BAIR rounds on one set of splits. Build the classifier once; every round restarts it from
-    the same seeded initial prompt, so rounds differ only in their training data.
+    """Runs G-BAIR rounds on one set of splits. Every round restarts from the backend's seeded initial
+    prompt, so rounds differ only in their training data. The model itself stays in the backend (default:
+    a `LocalBackend` built from the config).
 
     A run is a sequence of steps on a serialisable `RecoveryState`: `train_round` (train, evaluate) and
     `finish_round` (score, flag, clean the training set). A caller that saves the state after
@@ -104,20 +70,17 @@ class Recovery:
         self,
         splits: DataSplits,
         config: GbairConfig,
-        classifier: PetClassifier | None = None,
         backend: RoundBackend | None = None,
     ):
         self.splits = splits
         self.config = config
-        self.classifier = classifier or PetClassifier.build(config.model, splits.label_names, seed=config.train.seed)
-        self.classifier.to(resolve_device(config.train.device))
-        self.initial_state = self.classifier.pet_state()
-        self.backend = backend or LocalBackend(config)
-        self.validation = encode(self.classifier, splits.validation)
+        self.backend = backend or LocalBackend(config, splits.label_names)
+        self.initial_state = self.backend.initial_state
+        self.validation = self.backend.encode(splits.validation)
         self.scoring_positions, self.selection_positions = split_trusted(
             len(self.validation), config.recovery.selection_fraction, config.train.seed
         )
-        self.test = encode(self.classifier, splits.test) if splits.test is not None else None
+        self.test = self.backend.encode(splits.test) if splits.test is not None else None
 
     def run(
         self,
@@ -149,13 +112,12 @@ class Recovery:
         return RecoveryState(corrupted_ids=list(corrupted_ids), true_labels=dict(true_labels))
 
     def train_round(self, state: RecoveryState, progress: Progress = no_progress) -> TrainedRound:
-        self.classifier.load_pet_state(self.initial_state)
-        train = encode(self.classifier, self.train_set(state))
-        training = self.backend.train(self.classifier, train, progress)
-        val_probabilities = predict_probabilities(self.classifier, self.validation, progress=progress)
+        train = self.backend.encode(self.train_set(state))
+        training = self.backend.train(self.initial_state, train, progress)
+        val_probabilities = self.backend.probabilities(training.final_state, self.validation, progress)
         test_accuracy = None
         if self.test is not None:
-            test_probabilities = predict_probabilities(self.classifier, self.test, progress=progress)
+            test_probabilities = self.backend.probabilities(training.final_state, self.test, progress)
             test_accuracy = accuracy(test_probabilities, self.test.labels)
         wrong = val_probabilities.argmax(dim=1) != self.validation.labels
         errors = [p for p in self.scoring_positions if wrong[p]]
@@ -175,7 +137,7 @@ class Recovery:
         train_set = self.train_set(state)
         cleaning = _Cleaning([], [], {}, [])
         scoring = round_index < recovery.rounds and rounds_without_gain < recovery.patience and self._can_score(trained)
-        train = encode(self.classifier, train_set) if scoring else None
+        train = self.backend.encode(train_set) if scoring else None
         started = time.perf_counter()
         if scoring:
             # A relabel is final: flagging it again would only flip it back, so relabelled ids are not eligible.
@@ -250,14 +212,8 @@ class Recovery:
         # Remove runs get suggestions too, as a reviewer's hint. For the TracIn methods that costs a gradient
         # pass per class and checkpoint over the flagged examples only, small beside scoring.
         suggestions = dict(zip(flagged_ids, suggest(flagged)))
-        probabilities = self._probabilities(train.subset(flagged), training)
+        probabilities = self.backend.probabilities(training.final_state, train.subset(flagged)).tolist()
         return _Cleaning(flagged_ids, [float(scores[i]) for i in flagged], suggestions, probabilities)
-
-    def _probabilities(self, examples: EncodedSet, training: TrainingResult) -> list[list[float]]:
-        """The round's trained model's class probabilities. Scoring leaves a checkpoint or a fold's model in
-        the classifier, and a resumed run never trained it in this process, so the final state is loaded."""
-        self.classifier.load_pet_state(training.final_state)
-        return predict_probabilities(self.classifier, examples, self.config.influence.batch_size).tolist()
 
     def _scores(
         self, train: EncodedSet, training: TrainingResult, errors: list[int], progress: Progress
@@ -266,10 +222,7 @@ class Recovery:
         influence = self.config.influence
         method = influence.method
         if method in FOLD_METHODS:
-            fit = out_of_sample_fit(
-                self.classifier, train, self.initial_state, self.backend.train,
-                influence.confident_learning_folds, influence.seed, progress,
-            )
+            fit = out_of_sample_fit(self.backend, train, influence.confident_learning_folds, influence.seed, progress)
             ensemble = method == "ensemble"
             scores = fit.ensemble_suspicion_scores() if ensemble else fit.suspicion_scores()
             return scores, lambda positions: fit.suggested_labels(positions, ensemble)
@@ -280,25 +233,25 @@ class Recovery:
             )
             return scores, lambda positions: most_probable_other_label(training, train.labels, positions)
         if method == "knn":
-            embeddings = backbone_embeddings(self.classifier, train, influence.batch_size, progress)
+            embeddings = self.backend.embeddings(train, progress)
             neighbours = neighbour_labels(
                 embeddings, train.labels.numpy(), influence.knn_neighbours, len(self.splits.label_names)
             )
             return neighbours.suspicion_scores(), neighbours.suggested_labels
         checkpoints = training.checkpoints
-        queries = query_gradients(self.classifier, checkpoints, self.validation.subset(errors), influence.batch_size)
-        stats = self.backend.training_statistics(self.classifier, checkpoints, train, queries, progress)
+        queries = self.backend.query_gradients(checkpoints, self.validation.subset(errors))
+        stats = self.backend.training_statistics(checkpoints, train, queries, progress)
         initial = None
         if method in NEEDS_INITIAL_STATE:
             # Every round starts from self.initial_state, so it is each round's untrained prompt.
             start = [initial_checkpoint(self.initial_state)]
-            start_queries = query_gradients(self.classifier, start, self.validation.subset(errors), influence.batch_size)
-            initial = self.backend.training_statistics(self.classifier, start, train, start_queries, progress)
+            start_queries = self.backend.query_gradients(start, self.validation.subset(errors))
+            initial = self.backend.training_statistics(start, train, start_queries, progress)
         scores = suspicion_scores(
             stats, method, vote_top_fraction=influence.vote_top_fraction, seed=influence.seed, initial=initial
         )
 
         def suggest(positions: list[int]) -> list[int]:
-            return suggest_labels(self.classifier, checkpoints, train.subset(positions), queries, influence.batch_size)
+            return self.backend.suggest_labels(checkpoints, train.subset(positions), queries)
 
         return scores, suggest

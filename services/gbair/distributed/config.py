@@ -13,6 +13,22 @@ from pydantic import BaseModel, ConfigDict, Field
 from gbair.serving.config import ServingConfig
 
 
+class ModelActorConfig(BaseModel):
+    """The Ray actors that hold a classifier for everything outside training and training-set scoring: one
+    per running job (evaluation, query gradients, relabel suggestions, probabilities, embeddings, the
+    adapter) and one per explained round (ExplainExample)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cpus: float = Field(
+        0.0, ge=0,
+        description="CPUs each actor reserves. 0: an actor works only between a round's training and its "
+        "scoring, on CPUs those leave idle; reserve some to keep actors off a head node that runs no work.",
+    )
+    gpus: float = Field(0.0, ge=0, description="GPUs each actor reserves (a fraction shares one).")
+    threads: int = Field(2, ge=1, description="torch threads inside each actor.")
+
+
 class RayConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -32,6 +48,7 @@ class RayConfig(BaseModel):
     )
     include_dashboard: bool = Field(False, description="Start Ray's dashboard with a local cluster.")
     serving: ServingConfig = ServingConfig()
+    model_actors: ModelActorConfig = ModelActorConfig()
 
     @property
     def logical_cpus(self) -> int:

@@ -1,13 +1,19 @@
-"""Prompt-tuning on Ray Train: every worker runs core's training loop on its share of each batch, the
-gradients are all-reduced (gloo on CPU, nccl on GPU), and rank 0 reports each checkpoint to storage.
+"""Prompt-tuning on the cluster, with the checkpoints written to shared storage.
 
-With one worker the loop is exactly core's, so the checkpoints equal a single-process run's for the same
-seed; with more, each worker takes every world_size-th row of each batch, so the update is still the
-mean over the whole batch and only the summation order differs.
+One worker trains in a Ray task: core's loop exactly, so the checkpoints equal a single-process run's for
+the same seed. Ray keeps the task's process and its model for the next round, where Ray Train would start
+a controller and a worker group every round (about 50 s on 2 cores, docs/benchmarks.md).
+
+More workers train on Ray Train: every worker runs core's loop on its share of each batch, the gradients
+are all-reduced (gloo on CPU, nccl on GPU), and rank 0 reports each checkpoint to storage. Each worker
+takes every world_size-th row of each batch, so the update is still the mean over the whole batch and
+only the summation order differs.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import tempfile
 import time
 import uuid
@@ -21,28 +27,52 @@ import torch.distributed as dist
 from ray.train import CheckpointConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchConfig, TorchTrainer
 
-from gbair.core.config import GbairConfig
+from gbair.core.config import GbairConfig, ModelConfig
 from gbair.core.model.inputs import EncodedSet
 from gbair.core.model.pet import PetClassifier, PetState
-from gbair.core.training import DataParallel, TrainingResult, train_classifier
+from gbair.core.training import DataParallel, TrainingResult, resolve_device, train_classifier
 from gbair.distributed.config import RayConfig
-from gbair.serving.checkpoints import TRAINING_RUN_PREFIX, read_checkpoint, write_checkpoint
+from gbair.serving.checkpoints import (
+    TRAINING_RUN_PREFIX,
+    StoredCheckpoint,
+    read_checkpoint,
+    store_checkpoints,
+    write_checkpoint,
+)
 
 
 def train_on_ray(
     config: GbairConfig, ray_config: RayConfig, label_names: list[str], initial_state: PetState, train: EncodedSet
 ) -> TrainingResult:
-    """Train from `initial_state` on `train`; the checkpoints come back read from storage."""
+    """Train from `initial_state` on `train`; the checkpoints come back with their place in storage. The
+    training set travels by reference: it is put in the object store once, and each worker reads it from
+    its node's store."""
+    if ray_config.num_workers > 1:
+        return train_with_ray_train(config, ray_config, label_names, initial_state, train)
+    started = time.perf_counter()
+    resources = dict(worker_resources(ray_config) or {"GPU" if ray_config.use_gpu else "CPU": 1.0})
+    task = _train_in_task.options(
+        num_cpus=resources.pop("CPU", 0.0), num_gpus=resources.pop("GPU", 0.0), resources=resources
+    )
+    result = ray.get(task.remote(
+        config.model_dump(), label_names, _on_cpu(initial_state), ray.put(train), ray_config.storage_path
+    ))
+    return dataclasses.replace(result, seconds=time.perf_counter() - started)
+
+
+def train_with_ray_train(
+    config: GbairConfig, ray_config: RayConfig, label_names: list[str], initial_state: PetState, train: EncodedSet
+) -> TrainingResult:
+    """`train_on_ray` on Ray Train's `ray_config.num_workers` workers, whatever their number."""
     started = time.perf_counter()
     trainer = TorchTrainer(
         _train_worker,
         train_loop_config={
             "config": config.model_dump(),
             "label_names": label_names,
-            "initial_state": {name: tensor.cpu() for name, tensor in initial_state.items()},
+            "initial_state": _on_cpu(initial_state),
             # By reference: Ray Train pickles the loop config into the training function it ships to its
-            # controller and workers. With a reference that pickle stays small at any training-set size;
-            # the set is written to the object store once and each worker reads it from its node's store.
+            # controller and workers, and with a reference that pickle stays small at any training-set size.
             "train": ray.put(train),
         },
         torch_config=TorchConfig(backend="nccl" if ray_config.use_gpu else "gloo"),
@@ -64,12 +94,38 @@ def train_on_ray(
     return TrainingResult(initial_state, checkpoints, config.train.epochs, time.perf_counter() - started)
 
 
+def _on_cpu(state: PetState) -> PetState:
+    return {name: tensor.cpu() for name, tensor in state.items()}
+
+
 def worker_resources(ray_config: RayConfig) -> dict[str, float] | None:
     """None keeps Ray Train's default (one CPU, or one GPU); custom resources are asked for beside it."""
     if not ray_config.train_resources:
         return None
     device = {"GPU": 1.0} if ray_config.use_gpu else {"CPU": 1.0}
     return {**device, **ray_config.train_resources}
+
+
+@ray.remote
+def _train_in_task(
+    config: dict[str, Any], label_names: list[str], initial_state: PetState, train: EncodedSet, storage_path: str
+) -> TrainingResult:
+    config = GbairConfig.model_validate(config)
+    classifier = _kept_classifier(config.model.model_dump_json(), tuple(label_names)).to(resolve_device("auto"))
+    classifier.load_pet_state(initial_state)
+    result = train_classifier(classifier, train, config.train)
+    references = store_checkpoints(result.checkpoints, storage_path, TRAINING_RUN_PREFIX)
+    checkpoints = [
+        StoredCheckpoint(c.step, c.epoch, c.learning_rate, {name: t.cpu() for name, t in c.state.items()}, reference)
+        for c, reference in zip(result.checkpoints, references)
+    ]
+    return dataclasses.replace(result, initial_state=initial_state, checkpoints=checkpoints)
+
+
+@functools.lru_cache(maxsize=1)
+def _kept_classifier(model: str, label_names: tuple[str, ...]) -> PetClassifier:
+    """The last model a task in this process trained: a round loads its own initial state into it."""
+    return PetClassifier.build(ModelConfig.model_validate_json(model), list(label_names))
 
 
 def _train_worker(loop: dict[str, Any]) -> None:

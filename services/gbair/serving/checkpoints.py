@@ -56,10 +56,12 @@ def read_checkpoint(reference: str) -> StoredCheckpoint:
     return StoredCheckpoint(meta["step"], meta["epoch"], meta["learning_rate"], state, reference)
 
 
-def store_checkpoints(checkpoints: Sequence[Checkpoint], storage_path: str) -> list[str]:
-    """References for `checkpoints`, writing to storage the ones that are not there yet."""
+def store_checkpoints(
+    checkpoints: Sequence[Checkpoint], storage_path: str, run_prefix: str = SCORING_RUN_PREFIX
+) -> list[str]:
+    """References for `checkpoints`, writing to storage (in a new run folder) the ones that are not there yet."""
     references = []
-    run = f"{storage_path.rstrip('/')}/{SCORING_RUN_PREFIX}{uuid.uuid4().hex[:12]}"
+    run = f"{storage_path.rstrip('/')}/{run_prefix}{uuid.uuid4().hex[:12]}"
     for index, checkpoint in enumerate(checkpoints):
         if isinstance(checkpoint, StoredCheckpoint):
             references.append(checkpoint.reference)

@@ -1,6 +1,6 @@
-"""Score a training set on the influence service: put the query gradients in the object store, cut the
-training set into shards, send them all at once through a DeploymentHandle, resend a shard whose replica
-died, and gather the statistics in order."""
+"""Score a training set on the influence service: cut the training set into shards, send them all at once
+through a DeploymentHandle with a reference to the query gradients in the object store, resend a shard
+whose replica died, and gather the statistics in order."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ray.serve.exceptions import RayServeException
 from ray.serve.handle import DeploymentHandle, DeploymentResponse
 
 from gbair.core.config import ModelConfig
-from gbair.core.influence import InfluenceStatistics, QueryGradients
+from gbair.core.influence import InfluenceStatistics
 from gbair.core.model.inputs import EncodedSet
 from gbair.core.progress import Progress, no_progress
 from gbair.serving.config import ServingConfig
@@ -51,17 +51,15 @@ class ShardedScoring:
         label_names: list[str],
         checkpoints: list[str],
         train: EncodedSet,
-        queries: QueryGradients,
+        queries: ray.ObjectRef,
         batch_size: int,
         progress: Progress = no_progress,
     ) -> InfluenceStatistics:
+        """`queries` refers to the QueryGradients in the object store: every shard needs all of them, so each
+        request carries only the reference."""
         shards = split(train, self.config.shard_size, batch_size)
-        # Every shard needs all the query gradients: stored once, each request carries only their reference.
-        queries_reference = ray.put(queries)
         requests = [
-            ShardRequest(
-                model, list(label_names), list(checkpoints), queries_reference, train.subset(positions), batch_size
-            )
+            ShardRequest(model, list(label_names), list(checkpoints), queries, train.subset(positions), batch_size)
             for positions in shards
         ]
         responses = [self.handle.score.remote(request) for request in requests]

@@ -70,7 +70,13 @@ def load_backbone(
     location: BackboneLocation, kind: str, dtype: torch.dtype
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     model_class = AutoModelForCausalLM if kind == "causal-lm" else AutoModel
-    extra = {"gguf_file": location.gguf_file} if location.gguf_file else {}
-    tokenizer = AutoTokenizer.from_pretrained(location.path, **extra)
-    model = model_class.from_pretrained(location.path, dtype=dtype, **extra)
-    return model, tokenizer
+    model = model_class.from_pretrained(location.path, dtype=dtype, **_gguf(location))
+    return model, load_tokenizer(location)
+
+
+def load_tokenizer(location: BackboneLocation) -> PreTrainedTokenizerBase:
+    return AutoTokenizer.from_pretrained(location.path, **_gguf(location))
+
+
+def _gguf(location: BackboneLocation) -> dict[str, str]:
+    return {"gguf_file": location.gguf_file} if location.gguf_file else {}

@@ -1,4 +1,5 @@
-"""Turn a text set into token ids once, then into dynamically padded batches."""
+"""Turn a text set into token ids once, then into dynamically padded batches. Encoding needs the tokenizer
+only: a process that never runs the model (the coordinator of a job on Ray) loads a `TextEncoder`."""
 
 from __future__ import annotations
 
@@ -7,8 +8,12 @@ from dataclasses import dataclass
 
 import torch
 
+from transformers import PreTrainedTokenizerBase
+
+from gbair.core.config import ModelConfig
 from gbair.core.data.dataset import TextDataset
-from gbair.core.model.pet import PetClassifier
+from gbair.core.model.backbones import load_tokenizer, locate_backbone, resolve_kind
+from gbair.core.model.pet import PetClassifier, prepare_tokenizer
 
 
 @dataclass(frozen=True)
@@ -65,9 +70,27 @@ class EncodedSet:
         return Batch(index, input_ids, attention_mask, self.labels[index])
 
 
-def encode(classifier: PetClassifier, dataset: TextDataset) -> EncodedSet:
-    tokenizer, config = classifier.tokenizer, classifier.config
-    if classifier.kind == "encoder":
+@dataclass(frozen=True)
+class TextEncoder:
+    """What encoding reads of a classifier: its tokenizer, its kind and its model settings."""
+
+    tokenizer: PreTrainedTokenizerBase
+    kind: str
+    config: ModelConfig
+
+    @classmethod
+    def load(cls, config: ModelConfig) -> TextEncoder:
+        """The tokenizer of `config`'s backbone, without the backbone's weights."""
+        location = locate_backbone(config.name_or_path)
+        kind = resolve_kind(config, location)
+        tokenizer = load_tokenizer(location)
+        prepare_tokenizer(tokenizer, kind)
+        return cls(tokenizer, kind, config)
+
+
+def encode(encoder: PetClassifier | TextEncoder, dataset: TextDataset) -> EncodedSet:
+    tokenizer, config = encoder.tokenizer, encoder.config
+    if encoder.kind == "encoder":
         pairs = dataset.text_pairs if dataset.text_pairs is not None else None
         token_ids = tokenizer(
             dataset.texts, pairs, truncation=True, max_length=config.max_length

@@ -1,0 +1,58 @@
+"""RayBackend: a round whose every model computation runs on the cluster. This process cannot build a
+PetClassifier here, yet the round flags what the in-process backend flags, the query gradients go from the
+job's actor to the scoring shards by reference, and the adapter comes back from the actor."""
+
+import numpy as np
+import ray
+
+from gbair.core.data import DataSplits, corrupt_labels
+from gbair.core.influence import QueryGradients
+from gbair.core.model.pet import PetClassifier
+from gbair.core.recovery import Recovery
+from gbair.distributed.backend import RayBackend
+from gbair.serving.driver import ShardedScoring
+from test_training import separable
+
+
+def _round_zero(recovery: Recovery, flipped):
+    state = recovery.start(flipped)
+    trained = recovery.train_round(state)
+    return recovery.finish_round(state, trained), trained
+
+
+def test_a_round_on_ray_builds_no_model_here_and_passes_query_gradients_by_reference(
+    ray_cluster, tiny_config, tmp_path, monkeypatch
+):
+    train, flipped = corrupt_labels(separable(32, "t"), 0.25, seed=0)
+    splits = DataSplits("toy", train, separable(12, "v"), separable(8, "x"), "csv")
+    config = tiny_config.model_copy(update={"recovery": tiny_config.recovery.model_copy(update={"action": "relabel"})})
+    expected, _ = _round_zero(Recovery(splits, config), flipped)
+
+    def refuse(self, *args, **kwargs):
+        raise AssertionError("a PetClassifier was built in the driver's process")
+
+    put_values, scored_queries = [], []
+    put = ray.put
+    statistics = ShardedScoring.statistics
+    ray_config = ray_cluster.model_copy(update={"storage_path": str(tmp_path / "storage")})
+    with monkeypatch.context() as patched:
+        patched.setattr(PetClassifier, "__init__", refuse)
+        patched.setattr(ray, "put", lambda value, **options: put_values.append(value) or put(value, **options))
+        patched.setattr(ShardedScoring, "statistics",
+                        lambda self, *args: scored_queries.append(args[4]) or statistics(self, *args))
+        backend = RayBackend(config, ray_config, splits.label_names)
+        recovery = Recovery(splits, config, backend=backend)
+        state, trained = _round_zero(recovery, flipped)
+        adapter = backend.save_adapter(trained.training.final_state, tmp_path / "adapter")
+
+    first, reference = state.rounds[0], expected.rounds[0]
+    assert first.flagged_ids == reference.flagged_ids and len(first.flagged_ids) == 4
+    assert first.relabels == reference.relabels
+    assert first.val_accuracy == reference.val_accuracy
+    np.testing.assert_allclose(first.flagged_probabilities, reference.flagged_probabilities, atol=1e-5)
+    assert not any(isinstance(value, QueryGradients) for value in put_values)
+    assert len(scored_queries) == 1 and isinstance(scored_queries[0], ray.ObjectRef)
+    saved = PetClassifier.load_adapter(adapter)
+    assert saved.label_names == splits.label_names
+    for name, value in saved.pet_state().items():
+        assert value.cpu().equal(trained.training.final_state[name].cpu()), name
