@@ -177,6 +177,9 @@ def test_the_coordinator_settings_load_and_point_at_the_cluster_and_redis(overla
     assert [name for name, group in groups.items() if resource in announced_resources(group)] == ["train"]
     per_pod = announced_resources(groups["train"])[resource] / settings.ray.train_resources[resource]
     assert settings.ray.num_workers <= per_pod * groups["train"]["maxReplicas"]
+    # The model actors ask for a resource only the train group announces, so none lands on the head.
+    (model_resource,) = settings.ray.model_actors.resources
+    assert [name for name, group in groups.items() if model_resource in announced_resources(group)] == ["train"]
 
 
 @pytest.mark.parametrize("overlay", ["cpu", "gpu"])

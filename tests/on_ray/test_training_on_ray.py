@@ -11,7 +11,7 @@ from gbair.core.data import corrupt_labels
 from gbair.core.evaluation import accuracy, predict_probabilities
 from gbair.core.model import EncodedSet, PetClassifier, encode
 from gbair.core.training import train_classifier
-from gbair.distributed.config import RayConfig
+from gbair.distributed.config import LOCAL_MODEL_ACTORS, RayConfig
 from gbair.distributed import trainer
 from gbair.distributed.trainer import train_on_ray, worker_resources
 from test_training import separable
@@ -94,3 +94,6 @@ def test_workers_ask_for_their_custom_resource_beside_a_cpu_or_a_gpu():
     assert worker_resources(RayConfig(train_resources={"gbair-train": 1}, use_gpu=True)) == {"GPU": 1.0, "gbair-train": 1.0}
     # A local cluster announces enough of them for every worker, or training would wait forever.
     assert RayConfig(num_workers=2, train_resources={"gbair-train": 1}).local_custom_resources == {"gbair-train": 2.0}
+    # ... and room for the model actors' resource, should the settings name one.
+    with_actors = RayConfig(train_resources={"gbair-train": 1}, model_actors={"resources": {"gbair-model": 1}})
+    assert with_actors.local_custom_resources == {"gbair-train": 1.0, "gbair-model": float(LOCAL_MODEL_ACTORS)}

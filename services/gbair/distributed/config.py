@@ -13,6 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from gbair.serving.config import ServingConfig
 
 
+LOCAL_MODEL_ACTORS = 64
+"""Model actors a local cluster makes room for: one per running job and one per round in the explain cache."""
+
+
 class ModelActorConfig(BaseModel):
     """The Ray actors that hold a classifier for everything outside training and training-set scoring: one
     per running job (evaluation, query gradients, relabel suggestions, probabilities, embeddings, the
@@ -26,6 +30,11 @@ class ModelActorConfig(BaseModel):
         "scoring, on CPUs those leave idle; reserve some to keep actors off a head node that runs no work.",
     )
     gpus: float = Field(0.0, ge=0, description="GPUs each actor reserves (a fraction shares one).")
+    resources: dict[str, float] = Field(
+        default_factory=dict,
+        description="Custom Ray resources each actor asks for: on KubeRay {'gbair-model': 1} keeps actors on "
+        "the worker group that announces it, off a head node with no room for a model.",
+    )
     threads: int = Field(2, ge=1, description="torch threads inside each actor.")
 
 
@@ -60,5 +69,9 @@ class RayConfig(BaseModel):
 
     @property
     def local_custom_resources(self) -> dict[str, float]:
-        """What a local cluster announces of `train_resources`, so that training asking for them can start."""
-        return {name: amount * self.num_workers for name, amount in self.train_resources.items()}
+        """What a local cluster announces of `train_resources` and of the model actors' resources, so that
+        training and the actors asking for them can start."""
+        announced = {name: amount * self.num_workers for name, amount in self.train_resources.items()}
+        for name, amount in self.model_actors.resources.items():
+            announced[name] = announced.get(name, 0.0) + amount * LOCAL_MODEL_ACTORS
+        return announced

@@ -8,6 +8,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import ray
 import torch
@@ -43,8 +44,8 @@ class _ExplainerActor(RoundExplainer):
         super().__init__(*args)
 
 
-def _options(config: ModelActorConfig) -> dict[str, float]:
-    return {"num_cpus": config.cpus, "num_gpus": config.gpus}
+def _options(config: ModelActorConfig) -> dict[str, Any]:
+    return {"num_cpus": config.cpus, "num_gpus": config.gpus, "resources": dict(config.resources)}
 
 
 def job_model(config: GbairConfig, label_names: Sequence[str], actors: ModelActorConfig) -> ray.actor.ActorHandle:
