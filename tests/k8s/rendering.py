@@ -25,3 +25,17 @@ def render(directory: Path) -> list[dict]:
     if result.returncode != 0:
         raise RenderError(result.stderr.strip())
     return [document for document in yaml.safe_load_all(result.stdout) if document]
+
+
+def ray_pod_specs(rayservice: dict) -> dict[str, dict]:
+    """The RayService's head and worker groups, by group name ('head' for the head)."""
+    cluster = rayservice["spec"]["rayClusterConfig"]
+    specs = {"head": cluster["headGroupSpec"]}
+    specs.update({group["groupName"]: group for group in cluster["workerGroupSpecs"]})
+    return specs
+
+
+def announced_resources(group: dict) -> dict[str, float]:
+    """The custom resources a group's Ray nodes announce (`rayStartParams.resources`)."""
+    text = group.get("rayStartParams", {}).get("resources")
+    return yaml.safe_load(yaml.safe_load(text)) if text else {}

@@ -25,7 +25,7 @@ from gbair.coordinator.local import free_port
 from gbair.coordinator.settings import load_settings
 from gbair.coordinator.store import Store
 from k8s.crd_schema import crd_validator
-from k8s.rendering import RenderError, one, render
+from k8s.rendering import RenderError, announced_resources, one, ray_pod_specs, render
 from serve_configs import check_influence_application
 
 ROOT = Path(__file__).parents[2]
@@ -91,18 +91,6 @@ def _mount_path(documents, volume: str) -> str:
     container = one(documents, "Deployment", "gbair-coordinator")["spec"]["template"]["spec"]["containers"][0]
     (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume]
     return mount["mountPath"]
-
-
-def ray_pod_specs(rayservice: dict) -> dict[str, dict]:
-    cluster = rayservice["spec"]["rayClusterConfig"]
-    specs = {"head": cluster["headGroupSpec"]}
-    specs.update({group["groupName"]: group for group in cluster["workerGroupSpecs"]})
-    return specs
-
-
-def announced_resources(group: dict) -> dict[str, float]:
-    text = group.get("rayStartParams", {}).get("resources")
-    return yaml.safe_load(yaml.safe_load(text)) if text else {}
 
 
 # --- rendering -----------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The coordinator as k8s/ deploys it: the settings of its ConfigMap, joining the Ray cluster with Ray
 Client (`ray://`) and token authentication, on a cluster whose head runs with the head container's
-environment from the rendered RayService and announces the train group's custom resource."""
+environment from the rendered RayService and announces the train group's custom resources (for the
+training workers and the model actors) as two train pods would."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ import yaml
 from gbair.coordinator.local import free_port
 from labeled_files import write_dataset_files
 from on_ray.test_service_on_ray import run_job_to_the_end
-from test_service import TOKEN_A, coordinator_settings
-from k8s.rendering import one, render
+from test_service import coordinator_settings
+from k8s.rendering import announced_resources, one, ray_pod_specs, render
 
 OVERLAY = Path(__file__).parents[2] / "k8s" / "overlays" / "cpu"
 
@@ -33,8 +34,9 @@ def documents():
 
 @pytest.fixture
 def head_address(documents, tmp_path, monkeypatch):
-    """`ray start --head` with the head container's environment and the train group's custom resource."""
+    """`ray start --head` with the head container's environment and two train pods' custom resources."""
     rayservice = one(documents, "RayService")
+    train_pods = {name: 2 * amount for name, amount in announced_resources(ray_pod_specs(rayservice)["train"]).items()}
     head = rayservice["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]["spec"]["containers"][0]
     head_environment = {variable["name"]: variable["value"] for variable in head["env"] if "value" in variable}
     coordinator = one(documents, "Deployment", "gbair-coordinator")["spec"]["template"]["spec"]["containers"][0]
@@ -51,7 +53,7 @@ def head_address(documents, tmp_path, monkeypatch):
             str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",
             "--port", str(free_port()), "--ray-client-server-port", str(client_port),
             "--dashboard-agent-listen-port", str(free_port()), "--include-dashboard", "false",
-            "--temp-dir", temp_dir, "--num-cpus", "4", "--resources", json.dumps({"gbair-train": 2}), "--disable-usage-stats",
+            "--temp-dir", temp_dir, "--num-cpus", "4", "--resources", json.dumps(train_pods), "--disable-usage-stats",
         ],
         env={**os.environ, **head_environment}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
@@ -74,10 +76,11 @@ def test_the_deployed_coordinator_runs_a_job_through_ray_client_with_token_auth(
     test_only = ("redis_url", "redis_prefix", "tokens", "models", "job_defaults", "torch_threads")
     settings.update({k: v for k, v in coordinator_settings(redis_url, tiny_model_dir).items() if k in test_only})
 
-    report = run_job_to_the_end(tmp_path / "state", settings, write_dataset_files(tmp_path / "data"))
+    report, explanations = run_job_to_the_end(tmp_path / "state", settings, write_dataset_files(tmp_path / "data"))
 
     assert len(report["rounds"][0]["flagged_ids"]) == 4
-    # Ray Train wrote the checkpoints where the Serve replicas and the coordinator read them, and they were
+    assert all(explanation.proponents or explanation.opponents for explanation in explanations)
+    # Training wrote the checkpoints where the Serve replicas and the coordinator read them, and they were
     # removed from there once each round was recorded: the job folder keeps them.
     assert (tmp_path / "checkpoints").is_dir()
     assert not list((tmp_path / "checkpoints").rglob("pet_state.safetensors"))
