@@ -50,7 +50,7 @@ def train_on_ray(
     if ray_config.num_workers > 1:
         return train_with_ray_train(config, ray_config, label_names, initial_state, train)
     started = time.perf_counter()
-    resources = dict(worker_resources(ray_config) or {"GPU" if ray_config.use_gpu else "CPU": 1.0})
+    resources = _training_resources(ray_config)
     task = _train_in_task.options(
         num_cpus=resources.pop("CPU", 0.0), num_gpus=resources.pop("GPU", 0.0), resources=resources
     )
@@ -100,10 +100,12 @@ def _on_cpu(state: PetState) -> PetState:
 
 def worker_resources(ray_config: RayConfig) -> dict[str, float] | None:
     """None keeps Ray Train's default (one CPU, or one GPU); custom resources are asked for beside it."""
-    if not ray_config.train_resources:
-        return None
-    device = {"GPU": 1.0} if ray_config.use_gpu else {"CPU": 1.0}
-    return {**device, **ray_config.train_resources}
+    return _training_resources(ray_config) if ray_config.train_resources else None
+
+
+def _training_resources(ray_config: RayConfig) -> dict[str, float]:
+    """What one training worker (or the one-worker task) asks for: a CPU or a GPU, and the custom resources."""
+    return {"GPU" if ray_config.use_gpu else "CPU": 1.0, **ray_config.train_resources}
 
 
 @ray.remote
@@ -116,7 +118,7 @@ def _train_in_task(
     result = train_classifier(classifier, train, config.train)
     references = store_checkpoints(result.checkpoints, storage_path, TRAINING_RUN_PREFIX)
     checkpoints = [
-        StoredCheckpoint(c.step, c.epoch, c.learning_rate, {name: t.cpu() for name, t in c.state.items()}, reference)
+        StoredCheckpoint(c.step, c.epoch, c.learning_rate, _on_cpu(c.state), reference)
         for c, reference in zip(result.checkpoints, references)
     ]
     return dataclasses.replace(result, initial_state=initial_state, checkpoints=checkpoints)
