@@ -1,10 +1,10 @@
 """Influence throughput on Ray Serve with 1 and 2 replicas against the single-process core.
 
 Trains the real MiniLM prompt classifier briefly on an SST-2 sample, then scores the training set
-against validation gradients: once in this process with core's training_statistics (one torch thread),
-then through the Serve deployment with each replica count (one thread per replica). A warm-up call per
-replica count loads the model and checkpoints into the replicas; the timed call after it measures
-steady-state throughput. Prints a table and writes JSON.
+against validation gradients: in this process with core's training_statistics (one torch thread), and
+through the Serve deployment with each replica count (one thread per replica). A first call per replica
+count loads the model and checkpoints into the replicas (cold); the warm calls after it measure
+steady-state throughput. Each time is a median of --repeats calls. Prints a table and writes JSON.
 
     .venv/bin/python benchmarks/scaling.py --train-size 256 --out benchmarks/results/scaling.json
 """
@@ -17,6 +17,7 @@ import os
 import platform
 import time
 from pathlib import Path
+from statistics import median
 
 import torch
 from rich.console import Console
@@ -30,10 +31,13 @@ from gbair.core.training import train_classifier
 
 
 def measure_scoring(
-    train_size: int, query_count: int, replica_counts: list[int], shard_size: int, batch_size: int
+    train_size: int, query_count: int, replica_counts: list[int], shard_size: int, batch_size: int, repeats: int = 3
 ) -> dict:
     """Scoring throughput in this process (one torch thread) and on each number of replicas (one thread
-    each); starts a local Ray cluster and shuts it down."""
+    each), as medians of `repeats` warm calls; starts a local Ray cluster and shuts it down.
+
+    The same call's time drifts by 10-20% over minutes on a shared virtual machine, so the core is timed
+    again before each replica count, and every ratio is over the median of all the core's timings."""
     torch.set_num_threads(1)
 
     config = GbairConfig(train={"epochs": 1, "checkpoints_per_epoch": 2}, influence={"batch_size": batch_size})
@@ -45,10 +49,17 @@ def measure_scoring(
     work = len(train) * len(checkpoints)
     load_before = os.getloadavg()
 
-    started = time.perf_counter()
-    expected = training_statistics(classifier, checkpoints, train, queries, batch_size)
-    core_s = time.perf_counter() - started
-    rows = [{"setup": "core, 1 process", "replicas": 0, "seconds": core_s, "cold_seconds": None}]
+    core_timings = []
+
+    def time_core():
+        for _ in range(repeats):
+            started = time.perf_counter()
+            statistics = training_statistics(classifier, checkpoints, train, queries, batch_size)
+            core_timings.append(time.perf_counter() - started)
+        return statistics
+
+    expected = time_core()
+    rows = []
 
     import ray
     from ray import serve
@@ -69,9 +80,10 @@ def measure_scoring(
             )
             if replicas != replica_counts[0]:
                 serve.delete(serving.app_name)  # deploy() reuses a running app; this count needs a new one
+                time_core()
             scoring = ShardedScoring(deploy(serving), serving)
             timings = []
-            for _ in range(2):  # cold (model and checkpoint loads), then warm
+            for _ in range(1 + repeats):  # cold (model and checkpoint loads), then warm
                 started = time.perf_counter()
                 statistics = scoring.statistics(
                     config.model, splits.label_names, references, train, stored_queries, batch_size
@@ -79,11 +91,15 @@ def measure_scoring(
                 timings.append(time.perf_counter() - started)
             torch.testing.assert_close(statistics.dots, expected.dots, rtol=1e-5, atol=1e-7)
             rows.append({"setup": f"Ray Serve, {replicas} replica(s)", "replicas": replicas,
-                         "seconds": timings[1], "cold_seconds": timings[0]})
+                         "seconds": median(timings[1:]), "cold_seconds": timings[0],
+                         "timings": timings[1:]})
     finally:
         serve.shutdown()
         ray.shutdown()
 
+    core_s = median(core_timings)
+    rows.insert(0, {"setup": "core, 1 process", "replicas": 0, "seconds": core_s, "cold_seconds": None,
+                    "timings": core_timings})
     for row in rows:
         row["examples_checkpoints_per_s"] = work / row["seconds"]
         row["speed_up_vs_core"] = core_s / row["seconds"]
@@ -96,6 +112,7 @@ def measure_scoring(
         "load_average_before": load_before,
         "train_size": len(train), "checkpoints": len(checkpoints), "queries": len(splits.validation),
         "pet_parameters": classifier.num_trainable, "shard_size": shard_size, "batch_size": batch_size,
+        "repeats": repeats,
         "rows": rows,
     }
 
@@ -107,10 +124,12 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--shard-size", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=3, help="warm calls per setup; the table shows medians")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/scaling.json"))
     args = parser.parse_args()
     console = Console()
-    result = measure_scoring(args.train_size, args.queries, args.replicas, args.shard_size, args.batch_size)
+    result = measure_scoring(args.train_size, args.queries, args.replicas, args.shard_size, args.batch_size,
+                             args.repeats)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
 

@@ -21,7 +21,9 @@ def check_influence_application(config: dict) -> ServeDeploySchema:
     assert application.import_path == f"{build_app.__module__}:{build_app.__name__}"
     (deployment,) = application.deployments
     assert deployment.name == InfluenceScorer.name
-    assert deployment.max_ongoing_requests == 1, "a replica scores one shard at a time"
+    assert deployment.max_ongoing_requests == InfluenceScorer.max_ongoing_requests == 2, (
+        "a replica scores one shard while the next waits inside it"
+    )
     autoscaling = deployment.autoscaling_config
     assert 1 <= autoscaling["min_replicas"] <= autoscaling["max_replicas"]
     assert autoscaling["target_ongoing_requests"] <= deployment.max_ongoing_requests

@@ -20,11 +20,12 @@ from gbair.core.influence import (
     training_statistics,
 )
 from gbair.core.model import PetClassifier, encode
+from gbair.core.model.inputs import EncodedSet
 from gbair.core.training import train_classifier
 from gbair.serving.checkpoints import store_checkpoints
 from gbair.serving.deployment import InfluenceScorer
 from gbair.serving.driver import ShardedScoring
-from gbair.serving.shards import ShardRequest, ShardRequestError
+from gbair.serving.shards import ShardRequest, ShardRequestError, split
 from test_training import separable
 
 LABELS = ["negative", "positive"]
@@ -64,6 +65,27 @@ def _assert_equal_to_core(statistics, expected):
         ours, core = suspicion_scores(statistics, method), suspicion_scores(expected, method)
         relative = np.abs(ours - core).max() / max(np.abs(core).max(), 1e-12)
         assert relative <= 1e-5, (method, relative)
+
+
+@pytest.mark.parametrize("size, shard_size, batch_size", [(103, 24, 8), (96, 32, 8), (7, 32, 8), (50, 1, 4)])
+def test_shards_keep_core_batches_and_each_takes_short_and_long_ones(size, shard_size, batch_size):
+    generator = torch.Generator().manual_seed(size)
+    lengths = torch.randint(1, 60, (size,), generator=generator).tolist()
+    train = EncodedSet([f"x{i}" for i in range(size)], [[5] * n for n in lengths], torch.zeros(size, dtype=torch.long), 0)
+    core_batches = [batch.positions.tolist() for batch in train.batches(batch_size)]
+    shards = split(train, shard_size, batch_size)
+
+    assert sorted(sum(shards, [])) == list(range(size))
+    assert len(shards) == -(-len(core_batches) // max(1, shard_size // batch_size))
+    shard_batches = [
+        [[shard[i] for i in batch.positions.tolist()] for batch in train.subset(shard).batches(batch_size)]
+        for shard in shards
+    ]
+    assert sorted(sum(shard_batches, [])) == sorted(core_batches)  # the same padded batches as in one process
+    # Batch b of the length-sorted run goes to shard b mod S: each shard's longest batch comes from the
+    # last S batches, so no shard is left with all the long texts.
+    last = {tuple(batch) for batch in core_batches[-len(shards):]}
+    assert all(tuple(batches[-1]) in last for batches in shard_batches)
 
 
 def test_gathered_statistics_equal_core_for_every_method(influence_handle, ray_cluster, job):

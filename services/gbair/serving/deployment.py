@@ -22,8 +22,10 @@ from gbair.serving.checkpoints import StoredCheckpoint, read_checkpoint
 from gbair.serving.shards import ShardRequest, ShardRequestError
 
 
-# One request at a time per replica: scoring is CPU/GPU bound and loads checkpoints into the one model.
-@serve.deployment(max_ongoing_requests=1)
+# A replica scores one shard at a time (the lock below: scoring is CPU/GPU bound and loads checkpoints into
+# the one model). It accepts a second so that the next shard waits inside the replica, ready the moment the
+# first is done, instead of in the router, whose retries back off up to half a second while the replica idles.
+@serve.deployment(max_ongoing_requests=2)
 class InfluenceScorer:
     def __init__(self, threads: int = 1, checkpoint_cache_size: int = 64):
         torch.set_num_threads(threads)

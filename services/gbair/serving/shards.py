@@ -67,12 +67,18 @@ class ShardRequest:
 
 
 def split(train: EncodedSet, shard_size: int, batch_size: int) -> list[list[int]]:
-    """Positions of each shard: runs of whole batches exactly as core's training_statistics forms them over
-    the full set, so every example is scored in the same padded batch as in a single-process run and the
-    gathered statistics match it to the last bit on the same kernels."""
+    """Positions of each shard: whole batches exactly as core's training_statistics forms them over the full
+    set, so every example is scored in the same padded batch as in a single-process run and the gathered
+    statistics match it to the last bit on the same kernels.
+
+    The batches run from the shortest texts to the longest, so shard k takes batches k, k + S, k + 2S, ...
+    of the S shards: every shard gets short and long batches alike and the replicas finish together. A
+    shard's examples, sorted by length again inside the replica, fall back into these same batches (the
+    one short batch, the last, is the last of its shard)."""
     batches = [batch.positions.tolist() for batch in train.batches(batch_size)]
     per_shard = max(1, shard_size // batch_size)
-    return [sum(batches[start : start + per_shard], []) for start in range(0, len(batches), per_shard)]
+    num_shards = -(-len(batches) // per_shard)
+    return [sum(batches[shard::num_shards], []) for shard in range(num_shards)]
 
 
 def gather(parts: Sequence[InfluenceStatistics], positions: Sequence[Sequence[int]], num_train: int) -> InfluenceStatistics:
