@@ -212,7 +212,8 @@ def test_start_up_removes_partial_uploads_left_by_a_killed_coordinator(coordinat
 
 def test_the_retention_sweep_removes_ended_jobs_folders_then_their_records(coordinator, client, succeeded):
     job, _ = succeeded
-    time.sleep(1.1)  # the job ended over job_retention_s ago
+    # The job ended over job_retention_s ago: updated_at keeps whole seconds, so a second more makes sure.
+    time.sleep(2.1)
     settings = CoordinatorSettings.model_validate(
         {**coordinator.settings, "tokens": [], "job_retention_s": 1, "retention_deletes_records": False}
     )
