@@ -27,6 +27,7 @@ def check_influence_application(config: dict) -> ServeDeploySchema:
     autoscaling = deployment.autoscaling_config
     assert 1 <= autoscaling["min_replicas"] <= autoscaling["max_replicas"]
     assert autoscaling["target_ongoing_requests"] <= deployment.max_ongoing_requests
+    assert autoscaling["upscale_delay_s"] == ServingConfig().upscale_delay_s, "Serve's 30 s outlasts a round's scoring"
     assert application.args["threads"] <= deployment.ray_actor_options.num_cpus
     assert isinstance(build_app(application.args), serve.Application)
     return schema

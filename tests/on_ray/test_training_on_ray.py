@@ -2,6 +2,7 @@
 set that reaches it through the object store, round after round; two workers (Ray Train) share every
 batch; workers ask for the custom resource that keeps them on their worker group."""
 
+import os
 from pathlib import Path
 
 import ray
@@ -89,9 +90,18 @@ def test_two_workers_share_each_batch_on_ray_train_and_train_comparably(ray_clus
 
 
 def test_workers_ask_for_their_custom_resource_beside_a_cpu_or_a_gpu():
-    assert worker_resources(RayConfig()) is None  # Ray Train's default: one CPU, or one GPU
-    assert worker_resources(RayConfig(train_resources={"gbair-train": 1})) == {"CPU": 1.0, "gbair-train": 1.0}
+    on_a_cluster = RayConfig(address="auto")
+    assert worker_resources(on_a_cluster) == {"CPU": 1.0} and on_a_cluster.worker_threads == 1
+    assert worker_resources(RayConfig(address="auto", train_resources={"gbair-train": 1})) == {"CPU": 1.0, "gbair-train": 1.0}
+    assert worker_resources(RayConfig(address="auto", cpus_per_worker=4)) == {"CPU": 4.0}
     assert worker_resources(RayConfig(train_resources={"gbair-train": 1}, use_gpu=True)) == {"GPU": 1.0, "gbair-train": 1.0}
+    # On a local cluster, training and scoring take turns: the workers share the machine's CPUs, and the
+    # cluster announces room for them beside the replicas.
+    cpus = os.cpu_count() or 1
+    local = RayConfig(num_workers=2)
+    assert local.worker_cpus == max(1, cpus // 2) and local.worker_threads == int(local.worker_cpus)
+    assert worker_resources(RayConfig()) == {"CPU": float(cpus)}
+    assert RayConfig().logical_cpus >= cpus + RayConfig().serving.max_replicas
     # A local cluster announces enough of them for every worker, or training would wait forever.
     assert RayConfig(num_workers=2, train_resources={"gbair-train": 1}).local_custom_resources == {"gbair-train": 2.0}
     # ... and room for the model actors' resource, should the settings name one.

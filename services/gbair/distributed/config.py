@@ -45,6 +45,12 @@ class RayConfig(BaseModel):
         None, description="An existing cluster ('auto', 'ray://host:10001', 'host:6379'); none starts a local one."
     )
     num_workers: int = Field(1, ge=1, description="Ray Train workers; each takes its share of every batch.")
+    cpus_per_worker: float | None = Field(
+        None, gt=0,
+        description="CPUs each training worker reserves; its torch threads follow. None: 1 on an existing "
+        "cluster; on a local one the machine's CPUs shared among the workers, because training and scoring "
+        "take turns within a round.",
+    )
     use_gpu: bool = False
     train_resources: dict[str, float] = Field(
         default_factory=dict,
@@ -60,11 +66,23 @@ class RayConfig(BaseModel):
     model_actors: ModelActorConfig = ModelActorConfig()
 
     @property
+    def worker_cpus(self) -> float:
+        if self.cpus_per_worker is not None:
+            return self.cpus_per_worker
+        if self.address is not None:
+            return 1.0
+        return float(max(1, (os.cpu_count() or 1) // self.num_workers))
+
+    @property
+    def worker_threads(self) -> int:
+        return max(1, int(self.worker_cpus))
+
+    @property
     def logical_cpus(self) -> int:
         """CPUs a local cluster announces. Training and scoring take turns within a round, but the Serve
         replicas stay up between rounds; announcing room for both keeps training from waiting forever on
         CPUs that idle replicas hold."""
-        needed = self.num_workers + self.serving.max_replicas * self.serving.cpus_per_replica
+        needed = self.num_workers * self.worker_cpus + self.serving.max_replicas * self.serving.cpus_per_replica
         return max(os.cpu_count() or 1, math.ceil(needed))
 
     @property

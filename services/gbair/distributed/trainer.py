@@ -50,12 +50,13 @@ def train_on_ray(
     if ray_config.num_workers > 1:
         return train_with_ray_train(config, ray_config, label_names, initial_state, train)
     started = time.perf_counter()
-    resources = _training_resources(ray_config)
+    resources = worker_resources(ray_config)
     task = _train_in_task.options(
         num_cpus=resources.pop("CPU", 0.0), num_gpus=resources.pop("GPU", 0.0), resources=resources
     )
     result = ray.get(task.remote(
-        config.model_dump(), label_names, _on_cpu(initial_state), ray.put(train), ray_config.storage_path
+        config.model_dump(), label_names, _on_cpu(initial_state), ray.put(train), ray_config.storage_path,
+        ray_config.worker_threads,
     ))
     return dataclasses.replace(result, seconds=time.perf_counter() - started)
 
@@ -74,6 +75,7 @@ def train_with_ray_train(
             # By reference: Ray Train pickles the loop config into the training function it ships to its
             # controller and workers, and with a reference that pickle stays small at any training-set size.
             "train": ray.put(train),
+            "threads": ray_config.worker_threads,
         },
         torch_config=TorchConfig(backend="nccl" if ray_config.use_gpu else "gloo"),
         scaling_config=ScalingConfig(
@@ -98,20 +100,18 @@ def _on_cpu(state: PetState) -> PetState:
     return {name: tensor.cpu() for name, tensor in state.items()}
 
 
-def worker_resources(ray_config: RayConfig) -> dict[str, float] | None:
-    """None keeps Ray Train's default (one CPU, or one GPU); custom resources are asked for beside it."""
-    return _training_resources(ray_config) if ray_config.train_resources else None
-
-
-def _training_resources(ray_config: RayConfig) -> dict[str, float]:
-    """What one training worker (or the one-worker task) asks for: a CPU or a GPU, and the custom resources."""
-    return {"GPU" if ray_config.use_gpu else "CPU": 1.0, **ray_config.train_resources}
+def worker_resources(ray_config: RayConfig) -> dict[str, float]:
+    """What one training worker (or the one-worker task) asks for: its CPUs or a GPU, and the custom resources."""
+    device = {"GPU": 1.0} if ray_config.use_gpu else {"CPU": ray_config.worker_cpus}
+    return {**device, **ray_config.train_resources}
 
 
 @ray.remote
 def _train_in_task(
-    config: dict[str, Any], label_names: list[str], initial_state: PetState, train: EncodedSet, storage_path: str
+    config: dict[str, Any], label_names: list[str], initial_state: PetState, train: EncodedSet, storage_path: str,
+    threads: int,
 ) -> TrainingResult:
+    torch.set_num_threads(threads)
     config = GbairConfig.model_validate(config)
     classifier = _kept_classifier(config.model.model_dump_json(), tuple(label_names)).to(resolve_device("auto"))
     classifier.load_pet_state(initial_state)
@@ -131,6 +131,7 @@ def _kept_classifier(model: str, label_names: tuple[str, ...]) -> PetClassifier:
 
 
 def _train_worker(loop: dict[str, Any]) -> None:
+    torch.set_num_threads(loop["threads"])
     config = GbairConfig.model_validate(loop["config"])
     context = ray.train.get_context()
     device = ray.train.torch.get_device()

@@ -17,6 +17,11 @@ class ServingConfig(BaseModel):
     target_ongoing_requests: float = Field(
         1.0, gt=0, description="Autoscaling target per replica; a replica scores one shard at a time."
     )
+    upscale_delay_s: float = Field(
+        2.0, ge=0,
+        description="How long queued shards wait before the autoscaler adds replicas. A round sends every shard "
+        "at once, so Serve's default of 30 s would leave most of a round's scoring to the first replica.",
+    )
     cpus_per_replica: float = Field(1.0, gt=0)
     gpus_per_replica: float = Field(0.0, ge=0)
     threads_per_replica: int = Field(1, ge=1, description="torch threads inside each replica.")

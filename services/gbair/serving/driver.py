@@ -33,6 +33,7 @@ def deploy(config: ServingConfig) -> DeploymentHandle:
             "min_replicas": config.min_replicas,
             "max_replicas": config.max_replicas,
             "target_ongoing_requests": config.target_ongoing_requests,
+            "upscale_delay_s": config.upscale_delay_s,
         },
         ray_actor_options={"num_cpus": config.cpus_per_replica, "num_gpus": config.gpus_per_replica},
     ).bind(threads=config.threads_per_replica, checkpoint_cache_size=config.checkpoint_cache_size)
