@@ -1,6 +1,7 @@
 """The influence service on a real local Ray Serve: sharded scoring equals core's, shares one stored copy of
 the query gradients among all shards, survives a killed replica, and refuses a bad request with a clear error."""
 
+import asyncio
 import dataclasses
 import threading
 import time
@@ -95,10 +96,11 @@ def test_gathered_statistics_equal_core_for_every_method(influence_handle, ray_c
     assert done[-1] == (40, 40) and len(done) == 10  # shards of one batch of 4 (shard_size 6)
 
     # Score again: every replica has loaded the model once and read each checkpoint once, however many
-    # shards it took.
+    # shards it took, and scored them all on one thread.
     _score(influence_handle, ray_cluster.serving, job)
     counts = [influence_handle.load_counts.remote().result() for _ in range(6)]
     assert all(c["model_loads"] == 1 and 1 <= c["checkpoint_reads"] <= len(job[3]) for c in counts), counts
+    assert all(c["scoring_threads"] == 1 for c in counts), counts
 
 
 class RecordingHandle:
@@ -139,13 +141,13 @@ def stalling_scorer(ray_cluster, tmp_path):
     scorer_class = InfluenceScorer.func_or_class
 
     class StallsMidRequest(scorer_class):
-        def score(self, request):
+        async def score(self, request):
             remaining = int(kills_left.read_text())
             if remaining > 0:
                 kills_left.write_text(str(remaining - 1))
                 stalled.touch()
-                time.sleep(120)
-            return super().score(request)
+                await asyncio.sleep(120)
+            return await super().score(request)
 
     app_name = "gbair-influence-stalling"
     deployment = serve.deployment(
