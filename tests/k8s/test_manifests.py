@@ -173,6 +173,9 @@ def test_the_coordinator_settings_load_and_point_at_the_cluster_and_redis(overla
     # The model actors ask for a resource only the train group announces, so none lands on the head.
     (model_resource,) = settings.ray.model_actors.resources
     assert [name for name, group in groups.items() if model_resource in announced_resources(group)] == ["train"]
+    # ... and the group has room for every running job's actor and every cached explained round's.
+    actors_per_pod = announced_resources(groups["train"])[model_resource] / settings.ray.model_actors.resources[model_resource]
+    assert settings.max_concurrent_jobs + settings.explain_cache_rounds <= actors_per_pod * groups["train"]["maxReplicas"]
 
 
 @pytest.mark.parametrize("overlay", ["cpu", "gpu"])
