@@ -165,9 +165,17 @@ def test_the_coordinator_settings_load_and_point_at_the_cluster_and_redis(overla
     assert [name for name, group in groups.items() if resource in announced_resources(group)] == ["train"]
     per_pod = announced_resources(groups["train"])[resource] / settings.ray.train_resources[resource]
     assert settings.ray.num_workers <= per_pod * groups["train"]["maxReplicas"]
+    # Each worker's CPUs fit on its pod (or it never schedules), and it uses them all.
+    train_limits = groups["train"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+    assert settings.ray.worker_cpus * per_pod <= float(train_limits["cpu"])
+    if overlay == "cpu":
+        assert settings.ray.worker_cpus * per_pod == float(train_limits["cpu"])
     # The model actors ask for a resource only the train group announces, so none lands on the head.
     (model_resource,) = settings.ray.model_actors.resources
     assert [name for name, group in groups.items() if model_resource in announced_resources(group)] == ["train"]
+    # ... and the group has room for every running job's actor and every cached explained round's.
+    actors_per_pod = announced_resources(groups["train"])[model_resource] / settings.ray.model_actors.resources[model_resource]
+    assert settings.max_concurrent_jobs + settings.explain_cache_rounds <= actors_per_pod * groups["train"]["maxReplicas"]
 
 
 @pytest.mark.parametrize("overlay", ["cpu", "gpu"])

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from gbair.coordinator.local import free_port
+from gbair.distributed.config import RayConfig
 from labeled_files import write_dataset_files
 from on_ray.test_service_on_ray import run_job_to_the_end
 from test_service import coordinator_settings
@@ -37,6 +38,9 @@ def head_address(documents, tmp_path, monkeypatch):
     """`ray start --head` with the head container's environment and two train pods' custom resources."""
     rayservice = one(documents, "RayService")
     train_pods = {name: 2 * amount for name, amount in announced_resources(ray_pod_specs(rayservice)["train"]).items()}
+    (settings_text,) = one(documents, "ConfigMap")["data"].values()
+    # Room for the ConfigMap's training workers beside the influence replicas, which stay up between rounds.
+    cpus = RayConfig(**yaml.safe_load(settings_text)["ray"]).logical_cpus
     head = rayservice["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]["spec"]["containers"][0]
     head_environment = {variable["name"]: variable["value"] for variable in head["env"] if "value" in variable}
     coordinator = one(documents, "Deployment", "gbair-coordinator")["spec"]["template"]["spec"]["containers"][0]
@@ -53,7 +57,7 @@ def head_address(documents, tmp_path, monkeypatch):
             str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",
             "--port", str(free_port()), "--ray-client-server-port", str(client_port),
             "--dashboard-agent-listen-port", str(free_port()), "--include-dashboard", "false",
-            "--temp-dir", temp_dir, "--num-cpus", "4", "--resources", json.dumps(train_pods), "--disable-usage-stats",
+            "--temp-dir", temp_dir, "--num-cpus", str(cpus), "--resources", json.dumps(train_pods), "--disable-usage-stats",
         ],
         env={**os.environ, **head_environment}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
