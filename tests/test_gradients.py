@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from gbair.core.data import TextDataset
-from gbair.core.influence import per_example_gradients
+from gbair.core.influence import logit_derivatives, per_example_gradients
 from gbair.core.model import encode
 
 TEXTS = [
@@ -70,13 +70,19 @@ def test_gradient_layout_covers_every_trainable_parameter(tiny):
         assert set(tiny.trainable_parameters()) == {"prompt"}
 
 
-def test_gradients_for_other_labels_differ(tiny):
+def test_logit_derivatives_equal_each_logits_gradient_along_the_direction(tiny):
     encoded = encode(tiny, _dataset())
     batch = next(encoded.batches(len(encoded)))
-    given, _ = per_example_gradients(tiny, batch)
-    flipped, _ = per_example_gradients(tiny, batch, labels=1 - batch.labels)
-    # For two classes the loss gradients of the two labels point in opposite directions through the logits.
-    assert not torch.allclose(given, flipped)
+    direction = torch.randn(tiny.num_trainable, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    derivatives = logit_derivatives(tiny, batch, direction)
+    columns = []
+    for k in range(len(tiny.label_names)):
+        output = tiny(batch.input_ids, batch.attention_mask)
+        columns.append(output.per_example_gradients(output.logits[:, k]) @ direction)
+    expected = torch.stack(columns, dim=1)
+    assert derivatives.shape == (len(encoded), len(tiny.label_names))
+    # Llama's RMSNorm runs in float32 even in a float64 model, so forward and reverse mode round differently.
+    assert torch.allclose(derivatives, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_backbone_is_frozen(tiny):

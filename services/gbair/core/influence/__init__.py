@@ -2,7 +2,7 @@
 suspicion scores, relabel suggestions and explanations."""
 
 from gbair.core.influence.explain import ExampleGradients, Explanation, Influence, explain_example
-from gbair.core.influence.gradients import per_example_gradients
+from gbair.core.influence.gradients import logit_derivatives, per_example_gradients
 from gbair.core.influence.methods import (
     INFLUENCE_METHODS,
     NEEDS_INITIAL_STATE,
@@ -24,6 +24,7 @@ __all__ = [
     "InfluenceStatistics",
     "QueryGradients",
     "explain_example",
+    "logit_derivatives",
     "per_example_gradients",
     "query_gradients",
     "suggest_labels",
