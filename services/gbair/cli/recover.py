@@ -16,7 +16,7 @@ from gbair.core.data import NAMED_SETS, ColumnNames, corrupt_labels, load_splits
 from gbair.distributed.config import RayConfig
 
 DEFAULTS = GbairConfig()
-# The benchmark protocol's CPU defaults (MISSION.md section 3).
+# The benchmark protocol's sizes on CPU (docs/benchmarks.md): 2,000 training and 400 validation examples.
 NAMED_SET_SIZES = (2000, 400)
 
 

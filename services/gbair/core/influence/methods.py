@@ -1,7 +1,7 @@
 """Suspicion scores: one number per training example, higher meaning more likely mislabeled.
 
 TracIn scores are negated, so the strongest opponents of the misclassified validation examples come
-first. See MISSION.md section 2 for why the plain sum cancels and the class-aware and fused forms exist.
+first. The README's "Scoring methods" says why the plain sum cancels and the class-aware and fused forms exist.
 """
 
 from __future__ import annotations
