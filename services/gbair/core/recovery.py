@@ -209,8 +209,8 @@ class Recovery:
         if not flagged:
             return _Cleaning([], [], {}, [])
         flagged_ids = [train.ids[i] for i in flagged]
-        # Remove runs get suggestions too, as a reviewer's hint. For the TracIn methods that costs a gradient
-        # pass per class and checkpoint over the flagged examples only, small beside scoring.
+        # Remove runs get suggestions too, as a reviewer's hint. For the TracIn methods that costs one
+        # forward-mode pass per checkpoint over the flagged examples only, small beside scoring.
         suggestions = dict(zip(flagged_ids, suggest(flagged)))
         probabilities = self.backend.probabilities(training.final_state, train.subset(flagged)).tolist()
         return _Cleaning(flagged_ids, [float(scores[i]) for i in flagged], suggestions, probabilities)
