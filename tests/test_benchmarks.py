@@ -122,6 +122,18 @@ def test_influence_speed_benchmark_matches_captum_and_reports_throughput(tmp_pat
         assert (out / plot).stat().st_size > 1000
 
 
+def test_relabel_speed_benchmark_agrees_with_the_per_label_definition(tmp_path, tiny_model_dir):
+    result = tmp_path / "relabel.json"
+    _run("benchmarks.relabel_speed", "--model", str(tiny_model_dir), "--classes", "2", "5", "--examples", "6",
+         "--batch-size", "4", "--json", str(result))
+    rows = json.loads(result.read_text())["rows"]
+    assert [row["classes"] for row in rows] == [2, 5]
+    for row in rows:
+        assert row["validation_errors"] > 0
+        assert row["same_suggestions"] == 1.0
+        assert row["per_label_backward_s"] > 0 and row["forward_mode_s"] > 0
+
+
 def test_recovery_benchmark_scores_relabel_accuracy_with_more_than_two_classes(tmp_path, tiny_model_dir, monkeypatch):
     import csv
     import dataclasses
