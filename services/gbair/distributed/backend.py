@@ -44,9 +44,11 @@ class RayBackend:
         self.ray_config = ray_config
         self.label_names = list(label_names)
         self.encoder = TextEncoder.load(config.model)
-        self.scoring = ShardedScoring(deploy(ray_config.serving), ray_config.serving)
+        # The model actor builds its backbone while Serve starts the influence application.
         self.model = job_model(config, label_names, ray_config.model_actors)
-        self.kind, self.num_trainable, self.initial_state = ray.get(self.model.summary.remote())
+        summary = self.model.summary.remote()
+        self.scoring = ShardedScoring(deploy(ray_config.serving), ray_config.serving)
+        self.kind, self.num_trainable, self.initial_state = ray.get(summary)
 
     def encode(self, dataset: TextDataset) -> EncodedSet:
         return encode(self.encoder, dataset)
