@@ -154,12 +154,14 @@ def stalling_scorer(ray_cluster, tmp_path):
         StallsMidRequest, name="StallsMidRequest", num_replicas=1, max_ongoing_requests=1, health_check_period_s=1
     )
     handle = serve.run(deployment.bind(threads=1), name=app_name, route_prefix=None)
-    killers = []
+    killers, test_over = [], threading.Event()
 
     def kill_each_stalled_replica(count: int):
         for _ in range(count):
             deadline = time.monotonic() + 60
             while not stalled.exists():
+                if test_over.is_set():
+                    return
                 assert time.monotonic() < deadline, "the replica never stalled"
                 time.sleep(0.05)
             stalled.unlink()
@@ -175,6 +177,7 @@ def stalling_scorer(ray_cluster, tmp_path):
         return handle
 
     yield with_kills
+    test_over.set()
     for killer in killers:
         killer.join(timeout=60)
     serve.delete(app_name)
@@ -189,10 +192,11 @@ def test_a_replica_killed_mid_shard_is_replaced_and_the_shard_resent(stalling_sc
 
 
 def test_a_shard_that_keeps_losing_its_replica_fails_with_a_clear_error(stalling_scorer, ray_cluster, job):
-    # One shard, so that both kills fall on it.
+    # One shard, so that every kill falls on it, and one kill more than the driver tolerates: once, in CI
+    # under load, two kills reached the driver as one loss and the third replica scored the shard.
     serving = ray_cluster.serving.model_copy(update={"max_shard_retries": 1, "shard_size": 40})
     with pytest.raises(RuntimeError, match=r"shard 0 \(40 examples\) lost its replica 2 times; giving up"):
-        _score(stalling_scorer(2), serving, job)
+        _score(stalling_scorer(3), serving, job)
 
 
 def test_a_bad_shard_request_gets_a_clear_error_and_no_retry(influence_handle, ray_cluster, job):
