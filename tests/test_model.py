@@ -98,11 +98,18 @@ def test_smollm2_gguf_is_prompt_tuned_through_its_verbalizer():
     classifier = PetClassifier.build(ModelConfig(name_or_path="smollm2-135m", num_virtual_tokens=4), ["negative", "positive"])
     assert classifier.kind == "causal-lm" and classifier.head is None
     assert classifier.num_trainable == 4 * classifier.peft_model.get_base_model().config.hidden_size
-    from gbair.core.influence import per_example_gradients
+    from gbair.core.influence import logit_derivatives, per_example_gradients
 
-    gradients, losses = per_example_gradients(classifier, next(encode(classifier, TWO).batches(2)))
+    batch = next(encode(classifier, TWO).batches(2))
+    gradients, losses = per_example_gradients(classifier, batch)
     assert gradients.shape == (2, classifier.num_trainable) and torch.isfinite(gradients).all()
     assert torch.isfinite(losses).all()
+    # Relabel suggestions take forward-mode derivatives through the real decoder.
+    direction = torch.randn(classifier.num_trainable, generator=torch.Generator().manual_seed(0))
+    derivatives = logit_derivatives(classifier, batch, direction)
+    output = classifier(batch.input_ids, batch.attention_mask)
+    positive = output.per_example_gradients(output.logits[:, 1]) @ direction
+    torch.testing.assert_close(derivatives[:, 1], positive, rtol=1e-3, atol=1e-3)
 
 
 def test_a_local_causal_lm_folder_is_detected_and_its_adapter_round_trips(tmp_path, minilm_tokenizer):
