@@ -25,7 +25,7 @@ from rich.table import Table
 
 from benchmarks.common import machine, run_main, write_json
 from gbair.core.config import ModelConfig
-from gbair.core.data import TextDataset, load_splits
+from gbair.core.data import DataSplits, TextDataset, load_splits
 from gbair.core.evaluation import predict_probabilities
 from gbair.core.influence import QueryGradients, query_gradients, suggest_labels
 from gbair.core.model import EncodedSet, PetClassifier, encode
@@ -54,8 +54,7 @@ def restricted(dataset: TextDataset, classes: int) -> TextDataset:
     return replace(dataset, labels=[label % classes for label in dataset.labels], label_names=dataset.label_names[:classes])
 
 
-def measure(model: ModelConfig, classes: int, examples: int, batch_size: int) -> dict[str, Any]:
-    splits = load_splits("banking77", train_size=1000, val_size=200, seed=0)
+def measure(model: ModelConfig, splits: DataSplits, classes: int, examples: int, batch_size: int) -> dict[str, Any]:
     classifier = PetClassifier.build(model, splits.label_names[:classes])
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
@@ -96,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     if any(not 2 <= classes <= 77 for classes in args.classes):
         parser.error("--classes must lie between 2 and 77 (BANKING77's intents)")
     model = ModelConfig(name_or_path=args.model)
-    rows = [measure(model, classes, args.examples, args.batch_size) for classes in args.classes]
+    splits = load_splits("banking77", train_size=1000, val_size=200, seed=0)
+    rows = [measure(model, splits, classes, args.examples, args.batch_size) for classes in args.classes]
     command = " ".join(["python -m benchmarks.relabel_speed", *(argv if argv is not None else sys.argv[1:])])
     write_json({"command": command, "machine": machine(), "model": args.model, "rows": rows}, args.json)
     table = Table(title=f"relabel suggestions for {args.examples} BANKING77 examples, one checkpoint, {args.model}")

@@ -170,9 +170,9 @@ def test_relabel_suggests_the_other_label_that_most_supports_the_validation_erro
     suggested = suggest_labels(classifier, checkpoints, train, queries, batch_size=5)
     # The definition: sum_c eta_c g_c(x, y') . G_c, from each candidate label's own backward pass.
     totals = torch.zeros(len(train), len(labels), dtype=torch.float64)
+    batch = next(train.batches(len(train)))
     for c, checkpoint in enumerate(checkpoints):
         classifier.load_pet_state(checkpoint.state)
-        batch = next(train.batches(len(train)))
         for label in range(len(labels)):
             output = classifier(batch.input_ids, batch.attention_mask)
             losses = F.cross_entropy(output.logits, torch.full_like(batch.labels, label), reduction="none")
