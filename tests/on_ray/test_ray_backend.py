@@ -1,14 +1,17 @@
 """RayBackend: a round whose every model computation runs on the cluster. This process cannot build a
 PetClassifier here, yet the round flags what the in-process backend flags, the query gradients go from the
-job's actor to the scoring shards by reference, and the adapter comes back from the actor."""
+job's actor to the scoring shards by reference, and the adapter comes back from the actor. The backend is
+ready once one-worker training's process has its model."""
 
 import numpy as np
 import ray
+from ray import serve
 
 from gbair.core.data import DataSplits, corrupt_labels
 from gbair.core.influence import QueryGradients
 from gbair.core.model.pet import PetClassifier
 from gbair.core.recovery import Recovery
+from gbair.distributed import trainer
 from gbair.distributed.backend import RayBackend
 from gbair.serving.driver import ShardedScoring
 from test_training import separable
@@ -56,3 +59,23 @@ def test_a_round_on_ray_builds_no_model_here_and_passes_query_gradients_by_refer
     assert saved.label_names == splits.label_names
     for name, value in saved.pet_state().items():
         assert value.cpu().equal(trained.training.final_state[name].cpu()), name
+
+
+@ray.remote
+def _kept_model_hits(model: str, label_names: list[str]) -> int:
+    """How many of this process's calls for that model found it already built: 1 when it had been."""
+    before = trainer._kept_classifier.cache_info()
+    trainer._kept_classifier(model, tuple(label_names))
+    after = trainer._kept_classifier.cache_info()
+    return (after.hits - before.hits) - (after.misses - before.misses)
+
+
+def test_the_training_process_has_built_the_model_when_the_backend_is_ready_and_serve_runs_no_proxy(
+    ray_cluster, tiny_config
+):
+    labels = ["a", "b", "c"]  # a model no earlier test trained
+    RayBackend(tiny_config, ray_cluster, labels)
+    resources = trainer.worker_resources(ray_cluster)
+    next_task = _kept_model_hits.options(num_cpus=resources["CPU"])
+    assert ray.get(next_task.remote(tiny_config.model.model_dump_json(), labels)) == 1
+    assert serve.status().proxies == {}

@@ -2,7 +2,6 @@
 set that reaches it through the object store, round after round; two workers (Ray Train) share every
 batch; workers ask for the custom resource that keeps them on their worker group."""
 
-import os
 from pathlib import Path
 
 import ray
@@ -12,7 +11,7 @@ from gbair.core.data import corrupt_labels
 from gbair.core.evaluation import accuracy, predict_probabilities
 from gbair.core.model import EncodedSet, PetClassifier, encode
 from gbair.core.training import train_classifier
-from gbair.distributed.config import LOCAL_MODEL_ACTORS, RayConfig
+from gbair.distributed.config import LOCAL_MODEL_ACTORS, RayConfig, machine_cpus
 from gbair.distributed import trainer
 from gbair.distributed.trainer import train_on_ray, worker_resources
 from test_training import separable
@@ -97,7 +96,7 @@ def test_workers_ask_for_their_custom_resource_beside_a_cpu_or_a_gpu():
     assert worker_resources(RayConfig(train_resources={"gbair-train": 1}, use_gpu=True)) == {"GPU": 1.0, "gbair-train": 1.0}
     # On a local cluster, training and scoring take turns: the workers share the machine's CPUs, and the
     # cluster announces room for them beside the replicas.
-    cpus = os.cpu_count() or 1
+    cpus = machine_cpus()
     local = RayConfig(num_workers=2)
     assert local.worker_cpus == max(1, cpus // 2) and local.worker_threads == int(local.worker_cpus)
     assert worker_resources(RayConfig()) == {"CPU": float(cpus)}

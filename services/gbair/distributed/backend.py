@@ -26,7 +26,7 @@ from gbair.core.training_dynamics import NEEDS_TRAINING_LOGITS
 from gbair.distributed.cluster import connect
 from gbair.distributed.config import RayConfig
 from gbair.distributed.model_actors import job_model
-from gbair.distributed.trainer import train_on_ray
+from gbair.distributed.trainer import prepare_training, train_on_ray
 from gbair.serving.checkpoints import StoredCheckpoint, remove_runs, store_checkpoints
 from gbair.serving.driver import ShardedScoring, deploy
 
@@ -44,11 +44,14 @@ class RayBackend:
         self.ray_config = ray_config
         self.label_names = list(label_names)
         self.encoder = TextEncoder.load(config.model)
-        # The model actor builds its backbone while Serve starts the influence application.
+        # The model actor and the training process build their backbones while Serve starts the influence
+        # application.
         self.model = job_model(config, label_names, ray_config.model_actors)
         summary = self.model.summary.remote()
+        training = prepare_training(config, ray_config, self.label_names)
         self.scoring = ShardedScoring(deploy(ray_config.serving), ray_config.serving)
         self.kind, self.num_trainable, self.initial_state = ray.get(summary)
+        ray.get(training)
 
     def encode(self, dataset: TextDataset) -> EncodedSet:
         return encode(self.encoder, dataset)

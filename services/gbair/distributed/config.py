@@ -13,6 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from gbair.serving.config import ServingConfig
 
 
+def machine_cpus() -> int:
+    """The CPUs a local cluster is sized from."""
+    return os.cpu_count() or 1
+
+
 LOCAL_MODEL_ACTORS = 64
 """Model actors a local cluster makes room for: one per running job and one per round in the explain cache."""
 
@@ -71,7 +76,7 @@ class RayConfig(BaseModel):
             return self.cpus_per_worker
         if self.address is not None:
             return 1.0
-        return float(max(1, (os.cpu_count() or 1) // self.num_workers))
+        return float(max(1, machine_cpus() // self.num_workers))
 
     @property
     def worker_threads(self) -> int:
@@ -83,7 +88,7 @@ class RayConfig(BaseModel):
         replicas stay up between rounds; announcing room for both keeps training from waiting forever on
         CPUs that idle replicas hold."""
         needed = self.num_workers * self.worker_cpus + self.serving.max_replicas * self.serving.cpus_per_replica
-        return max(os.cpu_count() or 1, math.ceil(needed))
+        return max(machine_cpus(), math.ceil(needed))
 
     @property
     def local_custom_resources(self) -> dict[str, float]:

@@ -28,6 +28,8 @@ def deploy(config: ServingConfig) -> DeploymentHandle:
         return serve.get_app_handle(config.app_name)
     except RayServeException:
         pass
+    # Shards reach the service through deployment handles only, so no HTTP proxy is started.
+    serve.start(proxy_location="Disabled")
     application = InfluenceScorer.options(
         autoscaling_config={
             "min_replicas": config.min_replicas,
