@@ -75,7 +75,6 @@ def test_the_training_process_has_built_the_model_when_the_backend_is_ready_and_
 ):
     labels = ["a", "b", "c"]  # a model no earlier test trained
     RayBackend(tiny_config, ray_cluster, labels)
-    resources = trainer.worker_resources(ray_cluster)
-    next_task = _kept_model_hits.options(num_cpus=resources["CPU"])
+    next_task = trainer._on_training_worker(_kept_model_hits, ray_cluster)
     assert ray.get(next_task.remote(tiny_config.model.model_dump_json(), labels)) == 1
     assert serve.status().proxies == {}
