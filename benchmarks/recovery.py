@@ -16,7 +16,8 @@ Two grids, each a list of cells (data set, kind of noise, rate p, seed):
 Noise: uniform (a fraction p flipped to a random other class), class-conditional (a fraction p of one
 named class flipped to another, `--flip`), and real (ConvAbuse's majority labels, disputed rows as the
 ground truth). The JSON is rewritten after every cell and a rerun with the same settings skips the cells
-it already holds.
+it already holds; an end-to-end cell also writes each recovery into it as the recovery finishes, so a
+rerun, even on another machine, resumes the cell from there.
 
     python -m benchmarks.recovery --quick --out /tmp/recovery-quick
     python -m benchmarks.recovery --out docs/results/recovery-full   # the full protocol: days on a CPU
@@ -283,6 +284,14 @@ class CellRun:
         training = self.backend.train(self.initial, train, self.progress)
         return training, accuracy(self.backend.probabilities(training.final_state, self.test), self.test.labels)
 
+    def clean_accuracy(self) -> tuple[float, float, dict[str, int]]:
+        """The clean-label model's test accuracy, and the seconds and passes its training took."""
+        before = self.backend.passes()
+        started = time.perf_counter()
+        _, clean_accuracy = self.train_and_test(self.backend.encode(self.data.reference_train))
+        after = self.backend.passes()
+        return clean_accuracy, round(time.perf_counter() - started, 2), {key: after[key] - before[key] for key in after}
+
     def recovery(self, **recovery: Any) -> Recovery:
         config = build_config(self.args, self.spec.seed, **recovery)
         self.backends.append(cached_backend(self.args, config, self.local))
@@ -429,6 +438,51 @@ class EndToEndResult:
     seconds: float
     passes: dict[str, int]
 
+    def to_json(self) -> dict[str, Any]:
+        return {"run": dataclasses.asdict(self.run), "report": self.report.model_dump(mode="json"),
+                "seconds": self.seconds, "passes": self.passes}
+
+    @classmethod
+    def from_json(cls, entry: dict[str, Any]) -> EndToEndResult:
+        return cls(EndToEndRun(**entry["run"]), RecoveryReport.model_validate(entry["report"]), entry["seconds"],
+                   entry["passes"])
+
+
+@dataclasses.dataclass
+class CellJournal:
+    """An unfinished end-to-end cell's finished parts (the clean-label model's accuracy, each finished recovery),
+    kept in the grid's JSON until the cell finishes. The stage cache stays on the machine that computed the
+    passes; the JSON travels with the results, so a cell resumed on another machine recomputes only round 0
+    (from which every recovery starts) and what was left."""
+
+    entries: dict[str, Any]
+    save: Callable[[], None]
+
+    def start(self, round_zero: TrainedRound) -> None:
+        """Keep the finished recoveries only if this round 0 is the one they started from (a machine with another
+        CPU may train a different one from the same inputs)."""
+        fingerprint = {"val_accuracy": round_zero.val_accuracy, "test_accuracy": round_zero.test_accuracy,
+                       "errors": round_zero.errors}
+        if self.entries.get("round_zero") != fingerprint:
+            self.entries.pop("runs", None)
+            self.entries["round_zero"] = fingerprint
+            self.save()
+
+    def finished_runs(self) -> list[EndToEndResult]:
+        return [EndToEndResult.from_json(entry) for entry in self.entries.get("runs", [])]
+
+    def add_run(self, result: EndToEndResult) -> None:
+        self.entries.setdefault("runs", []).append(result.to_json())
+        self.save()
+
+    def clean(self) -> tuple[float, float, dict[str, int]] | None:
+        clean = self.entries.get("clean")
+        return None if clean is None else (clean["accuracy"], clean["seconds"], clean["passes"])
+
+    def add_clean(self, accuracy: float, seconds: float, passes: dict[str, int]) -> None:
+        self.entries["clean"] = {"accuracy": accuracy, "seconds": seconds, "passes": passes}
+        self.save()
+
 
 def end_to_end_runs(args: argparse.Namespace) -> list[EndToEndRun]:
     """In the order a pool of workers should start them: the longest G-BAIR run first; the other G-BAIR runs;
@@ -440,6 +494,11 @@ def end_to_end_runs(args: argparse.Namespace) -> list[EndToEndRun]:
     folds = [r for r in gbair if r.method in FOLD_METHODS]
     one_shot = [EndToEndRun(method, action, one_shot=True) for method in _flaggers(args) for action in args.actions]
     return folds[:1] + [r for r in gbair if r.method not in FOLD_METHODS] + folds[1:] + one_shot
+
+
+def _runs_left(args: argparse.Namespace, finished: list[EndToEndResult]) -> list[EndToEndRun]:
+    done = {result.run for result in finished}
+    return [which for which in end_to_end_runs(args) if which not in done]
 
 
 def _flaggers(args: argparse.Namespace) -> list[str]:
@@ -495,41 +554,50 @@ def _train_in_worker(train: EncodedSet) -> int:
 
 
 def _clean_accuracy_in_worker() -> tuple[float, float, dict[str, int]]:
-    cell = _workers_cell()
-    started = time.perf_counter()
-    _, clean_accuracy = cell.train_and_test(cell.backend.encode(cell.data.reference_train))
-    return clean_accuracy, round(time.perf_counter() - started, 2), cell.backends[0].passes()
+    return _workers_cell().clean_accuracy()
 
 
 def _run_in_worker(which: EndToEndRun, k: int, start: RecoveryState, round_zero: TrainedRound) -> EndToEndResult:
     return run_end_to_end(_workers_cell(), which, k, start, round_zero, no_progress)
 
 
-def run_end_to_end_cell(args: argparse.Namespace, spec: CellSpec, progress: Progress) -> dict[str, Any]:
+def run_end_to_end_cell(args: argparse.Namespace, spec: CellSpec, progress: Progress,
+                        journal: CellJournal) -> dict[str, Any]:
     run = CellRun(args, spec, progress)
     splits = run.data.splits
     # Budget as a count, the same in every round, so that R rounds and one shot flag the same total.
     k = run.config.recovery.flag_count(len(splits.train))
     first = run.recovery(budget=k)
     start = first.start(run.data.wrong_ids, run.data.true_labels or None)
-    runs = end_to_end_runs(args)
     if args.workers == 1:
-        _, clean_accuracy = run.timed("train_clean", lambda: run.train_and_test(run.backend.encode(run.data.reference_train)))
         round_zero = run.timed("round_zero", lambda: first.train_round(start, progress))
+        journal.start(round_zero)
         passes = run.passes()  # before the runs: in this process their backends join the cell's
-        results = [run_end_to_end(run, which, k, start, round_zero, progress) for which in runs]
+        if journal.clean() is None:
+            journal.add_clean(*run.clean_accuracy())
+        results = journal.finished_runs()
+        for which in _runs_left(args, results):
+            results.append(run_end_to_end(run, which, k, start, round_zero, progress))
+            journal.add_run(results[-1])
     else:
         with worker_pool(args, spec) as pool:
-            clean = pool.submit(_clean_accuracy_in_worker)  # a worker trains the clean-label model during round 0
+            # A worker trains the clean-label model during round 0.
+            clean = pool.submit(_clean_accuracy_in_worker) if journal.clean() is None else None
             round_zero = run.timed("round_zero", lambda: first.train_round(start, progress))
-            futures = [pool.submit(_run_in_worker, which, k, start, round_zero) for which in runs]
-            clean_accuracy, run.seconds["train_clean"], clean_passes = clean.result()
-            passes = {key: value + clean_passes[key] for key, value in run.passes().items()}
-            results = []
-            progress("end-to-end runs", 0, len(futures))
-            for done, future in enumerate(as_completed(futures), start=1):
+            journal.start(round_zero)
+            results = journal.finished_runs()
+            futures = [pool.submit(_run_in_worker, which, k, start, round_zero) for which in _runs_left(args, results)]
+            if clean is not None:
+                journal.add_clean(*clean.result())
+            passes = run.passes()
+            total = len(results) + len(futures)
+            progress("end-to-end runs", len(results), total)
+            for future in as_completed(futures):
                 results.append(future.result())
-                progress("end-to-end runs", done, len(futures))
+                journal.add_run(results[-1])
+                progress("end-to-end runs", len(results), total)
+    clean_accuracy, run.seconds["train_clean"], clean_passes = journal.clean()
+    passes = {key: value + clean_passes[key] for key, value in passes.items()}
     noisy_accuracy = round_zero.test_accuracy
 
     def summary(report: RecoveryReport, test_accuracy: float) -> dict[str, Any]:
@@ -698,16 +766,17 @@ def plots(summaries: dict[str, list[dict[str, Any]]], folder: Path) -> list[Path
     return written
 
 
-def load_previous(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """The cells a previous run with the same cell settings finished."""
+def load_previous(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The cells a previous run with the same cell settings finished, and the finished parts of those it did not,
+    by cell key."""
     if not args.json.exists():
-        return []
+        return [], {}
     previous = json.loads(args.json.read_text())
     settings = _cell_settings(args)
     if previous.get("cell_settings") != settings:
         raise SystemExit(f"{args.json} holds cells run with other settings ({previous.get('cell_settings')}); "
                          "pass another --json or --out")
-    return previous["cells"]
+    return previous["cells"], previous.get("unfinished_cells", {})
 
 
 def _cell_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -718,19 +787,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     console = Console(stderr=True)
     started = time.perf_counter()
-    cells = load_previous(args)
+    cells, unfinished = load_previous(args)
     done = {c["key"] for c in cells}
     run = {"command": " ".join(["python -m benchmarks.recovery", *(argv if argv is not None else sys.argv[1:])]),
            "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-           "cell_settings": _cell_settings(args), "machine_at_start": machine(), "cells": cells}
+           "cell_settings": _cell_settings(args), "machine_at_start": machine(), "cells": cells,
+           "summary": summarise(cells), "unfinished_cells": unfinished}
     grid = [spec for spec in grid_cells(args) if spec.key not in done]
     if done:
         console.print(f"resuming: {len(done)} cells already in {args.json}, {len(grid)} to run")
-    run_cell = {"ranking": run_ranking_cell, "end-to-end": run_end_to_end_cell}
     with ProgressBars(console) as progress:
         for index, spec in enumerate(grid):
             progress("benchmark cells", index, len(grid))
-            cell = run_cell[spec.grid](args, spec, progress)
+            if spec.grid == "ranking":
+                cell = run_ranking_cell(args, spec, progress)
+            else:
+                journal = CellJournal(unfinished.setdefault(spec.key, {}), lambda: write_json(run, args.json))
+                cell = run_end_to_end_cell(args, spec, progress, journal)
+            unfinished.pop(spec.key, None)
             cells.append(cell)
             console.print(f"{spec.key}: clean {cell['accuracy']['clean']:.3f}, noisy {cell['accuracy']['noisy']:.3f}, "
                           f"{sum(cell['seconds'].values()):.0f} s")
