@@ -17,7 +17,7 @@ Noise: uniform (a fraction p flipped to a random other class), class-conditional
 named class flipped to another, `--flip`), and real (ConvAbuse's majority labels, disputed rows as the
 ground truth). The JSON is rewritten after every cell and a rerun with the same settings skips the cells
 it already holds; an end-to-end cell also writes each recovery into it as the recovery finishes, so a
-rerun, even on another machine, resumes the cell from there.
+rerun, even on another machine, resumes the cell from there (round 0 is kept in a file beside it).
 
     python -m benchmarks.recovery --quick --out /tmp/recovery-quick
     python -m benchmarks.recovery --out docs/results/recovery-full   # the full protocol: days on a CPU
@@ -450,23 +450,30 @@ class EndToEndResult:
 
 @dataclasses.dataclass
 class CellJournal:
-    """An unfinished end-to-end cell's finished parts (the clean-label model's accuracy, each finished recovery),
-    kept in the grid's JSON until the cell finishes. The stage cache stays on the machine that computed the
-    passes; the JSON travels with the results, so a cell resumed on another machine recomputes only round 0
-    (from which every recovery starts) and what was left."""
+    """An unfinished end-to-end cell's finished parts (round 0, the clean-label model's accuracy, each finished
+    recovery), kept with the grid's JSON until the cell finishes. The stage cache stays on the machine that
+    computed the passes; the JSON and round 0's file beside it travel with the results, so a cell resumed on
+    another machine runs only the recoveries left, from the very round 0 the finished ones started from (a
+    machine with another CPU could train a slightly different one from the same inputs)."""
 
     entries: dict[str, Any]
     save: Callable[[], None]
+    round_zero_path: Path
 
-    def start(self, round_zero: TrainedRound) -> None:
-        """Keep the finished recoveries only if this round 0 is the one they started from (a machine with another
-        CPU may train a different one from the same inputs)."""
-        fingerprint = {"val_accuracy": round_zero.val_accuracy, "test_accuracy": round_zero.test_accuracy,
-                       "errors": round_zero.errors}
-        if self.entries.get("round_zero") != fingerprint:
-            self.entries.pop("runs", None)
-            self.entries["round_zero"] = fingerprint
-            self.save()
+    def round_zero(self) -> tuple[TrainedRound, float] | None:
+        """Round 0 and the seconds it took, if kept."""
+        kept = self.entries.get("round_zero")
+        if kept is None or not self.round_zero_path.exists():
+            return None
+        return TrainedRound.load(self.round_zero_path), kept["seconds"]
+
+    def add_round_zero(self, round_zero: TrainedRound, seconds: float) -> None:
+        """Recoveries kept from another round 0 (whose file is gone) cannot be mixed with this one's."""
+        self.entries.pop("runs", None)
+        self.round_zero_path.parent.mkdir(parents=True, exist_ok=True)
+        round_zero.save_to(self.round_zero_path)
+        self.entries["round_zero"] = {"file": self.round_zero_path.name, "seconds": seconds}
+        self.save()
 
     def finished_runs(self) -> list[EndToEndResult]:
         return [EndToEndResult.from_json(entry) for entry in self.entries.get("runs", [])]
@@ -482,6 +489,13 @@ class CellJournal:
     def add_clean(self, accuracy: float, seconds: float, passes: dict[str, int]) -> None:
         self.entries["clean"] = {"accuracy": accuracy, "seconds": seconds, "passes": passes}
         self.save()
+
+    def close(self) -> None:
+        """The cell finished: its results are in the JSON's cells."""
+        self.entries.clear()
+        self.round_zero_path.unlink(missing_ok=True)
+        if not any(self.round_zero_path.parent.iterdir()):
+            self.round_zero_path.parent.rmdir()
 
 
 def end_to_end_runs(args: argparse.Namespace) -> list[EndToEndRun]:
@@ -569,9 +583,18 @@ def run_end_to_end_cell(args: argparse.Namespace, spec: CellSpec, progress: Prog
     k = run.config.recovery.flag_count(len(splits.train))
     first = run.recovery(budget=k)
     start = first.start(run.data.wrong_ids, run.data.true_labels or None)
+
+    def train_round_zero() -> TrainedRound:
+        kept = journal.round_zero()
+        if kept is not None:
+            run.seconds["round_zero"] = kept[1]
+            return kept[0]
+        trained = run.timed("round_zero", lambda: first.train_round(start, progress))
+        journal.add_round_zero(trained, run.seconds["round_zero"])
+        return trained
+
     if args.workers == 1:
-        round_zero = run.timed("round_zero", lambda: first.train_round(start, progress))
-        journal.start(round_zero)
+        round_zero = train_round_zero()
         passes = run.passes()  # before the runs: in this process their backends join the cell's
         if journal.clean() is None:
             journal.add_clean(*run.clean_accuracy())
@@ -583,8 +606,7 @@ def run_end_to_end_cell(args: argparse.Namespace, spec: CellSpec, progress: Prog
         with worker_pool(args, spec) as pool:
             # A worker trains the clean-label model during round 0.
             clean = pool.submit(_clean_accuracy_in_worker) if journal.clean() is None else None
-            round_zero = run.timed("round_zero", lambda: first.train_round(start, progress))
-            journal.start(round_zero)
+            round_zero = train_round_zero()
             results = journal.finished_runs()
             futures = [pool.submit(_run_in_worker, which, k, start, round_zero) for which in _runs_left(args, results)]
             if clean is not None:
@@ -802,9 +824,11 @@ def main(argv: list[str] | None = None) -> int:
             if spec.grid == "ranking":
                 cell = run_ranking_cell(args, spec, progress)
             else:
-                journal = CellJournal(unfinished.setdefault(spec.key, {}), lambda: write_json(run, args.json))
+                journal = CellJournal(unfinished.setdefault(spec.key, {}), lambda: write_json(run, args.json),
+                                      args.json.parent / "unfinished" / f"{spec.key.replace('/', '-')}-round0.pt")
                 cell = run_end_to_end_cell(args, spec, progress, journal)
-            unfinished.pop(spec.key, None)
+                journal.close()
+                unfinished.pop(spec.key)
             cells.append(cell)
             console.print(f"{spec.key}: clean {cell['accuracy']['clean']:.3f}, noisy {cell['accuracy']['noisy']:.3f}, "
                           f"{sum(cell['seconds'].values()):.0f} s")

@@ -5,7 +5,6 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -54,7 +53,7 @@ def test_recovery_benchmark_grids_score_every_method_and_resume(tmp_path, tiny_m
     # and the end-to-end cell run (in this process, to spare a second start-up).
     assert main([*args, "--datasets", "diasafety", "convabuse", "--seeds", "0", "--grids", "ranking", "end-to-end"]) == 0
     run = json.loads((out / "recovery.json").read_text())
-    assert run["cells"][:2] == cells and run["unfinished_cells"] == {}
+    assert run["cells"][:2] == cells and run["unfinished_cells"] == {} and not (out / "unfinished").exists()
     assert [c["key"] for c in run["cells"][2:]] == [
         "ranking/convabuse/real/seed0", "end-to-end/diasafety/uniform/p0.25/seed0"]
     real = run["cells"][2]
@@ -168,26 +167,34 @@ def test_recovery_benchmark_scores_relabel_accuracy_with_more_than_two_classes(t
         if found:
             assert round(metrics["relabel_accuracy"] * found, 6) == round(metrics["relabel_accuracy"] * found)
     spec = benchmark.CellSpec("end-to-end", str(path), "uniform", 0.25, 0)
-    entries, saves = {}, []
-    end_to_end = benchmark.run_end_to_end_cell(args, spec, no_progress, benchmark.CellJournal(entries, lambda: saves.append(1)))
+    entries, saves, kept = {}, [], tmp_path / "results" / "round0.pt"
+    journal = benchmark.CellJournal(entries, lambda: saves.append(1), kept)
+    end_to_end = benchmark.run_end_to_end_cell(args, spec, no_progress, journal)
     knn = end_to_end["methods"]["knn"]
     assert end_to_end["split_trusted_set"] is None and knn["flagged"] == sum(r["flagged"] for r in knn["rounds"])
     assert (knn["relabel_accuracy"] is None) == (knn["flips_found"] == 0)
 
-    # The journal kept round 0's fingerprint, the clean-label model and the three recoveries (G-BAIR and one shot
-    # with kNN, cleanlab's one shot), each saved as it finished.
-    assert len(entries["runs"]) == 3 and entries["clean"]["accuracy"] == end_to_end["accuracy"]["clean"] and len(saves) == 5
-    # Stopped after one recovery and resumed on another machine, without this one's stage cache: round 0 is
-    # trained again, the finished recovery is taken from the journal, and the cell comes out the same.
+    # The journal kept round 0 (in its file), the clean-label model and the three recoveries (G-BAIR and one
+    # shot with kNN, cleanlab's one shot), each saved as it finished.
+    assert kept.exists() and len(entries["runs"]) == 3 and len(saves) == 5
+    assert entries["clean"]["accuracy"] == end_to_end["accuracy"]["clean"]
+    # Stopped after one recovery and resumed on another machine, without this one's stage cache: round 0 comes
+    # from its file, the finished recovery from the journal, and the cell comes out the same.
     entries["runs"] = entries["runs"][:1]
     args.stage_cache = tmp_path / "another-machine"
     computed, run_end_to_end = [], benchmark.run_end_to_end
     monkeypatch.setattr(benchmark, "run_end_to_end", lambda run, which, *rest: computed.append(which) or run_end_to_end(run, which, *rest))
-    resumed = benchmark.run_end_to_end_cell(args, spec, no_progress, benchmark.CellJournal(entries, lambda: None))
-    assert computed == benchmark.end_to_end_runs(args)[1:] and len(entries["runs"]) == 3
+    timed, time_it = [], benchmark.CellRun.timed
+    monkeypatch.setattr(benchmark.CellRun, "timed", lambda run, name, work: timed.append(name) or time_it(run, name, work))
+    resumed = benchmark.run_end_to_end_cell(args, spec, no_progress, journal)
+    assert computed == benchmark.end_to_end_runs(args)[1:] and len(entries["runs"]) == 3 and "round_zero" not in timed
     for key in ("accuracy", "methods", "k", "wrong_labels"):
         assert resumed[key] == end_to_end[key]
-    # A round 0 other than the one the journal's recoveries started from drops them; the clean-label model stays.
-    journal = benchmark.CellJournal(entries, lambda: None)
-    journal.start(SimpleNamespace(val_accuracy=0.5, test_accuracy=0.5, errors=[0]))
-    assert "runs" not in entries and journal.finished_runs() == [] and journal.clean() is not None
+    # Without round 0's file the kept recoveries cannot go on: the next round 0 drops them.
+    round_zero, seconds = journal.round_zero()
+    kept.unlink()
+    assert journal.round_zero() is None
+    journal.add_round_zero(round_zero, seconds)
+    assert "runs" not in entries and journal.round_zero()[0].errors == round_zero.errors
+    journal.close()
+    assert entries == {} and not kept.exists()
