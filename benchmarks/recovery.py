@@ -750,28 +750,49 @@ def markdown(summaries: dict[str, list[dict[str, Any]]]) -> str:
         text += f"## Ranking, {noise} noise: {target} found by the first model ({ks})\n\n" + markdown_table(header, rows) + "\n"
     end_to_end = summaries["end-to-end"]
     if end_to_end:
-        rows, iteration = [], []
-        for s in end_to_end:
-            cell = f"{s['dataset']} {s['noise']}" + ("" if s["corruption"] is None else f" p={s['corruption']}")
-            rows.append([cell, "clean labels" + (" (disputed rows removed)" if s["noise"] == "real" else ""),
-                         _cell(s["accuracy"]["clean"]), "1"])
-            rows.append([cell, "noisy labels (round 0)", _cell(s["accuracy"]["noisy"]), "0"])
-            for method, m in s["methods"].items():
-                for run, label in (("rounds", f"G-BAIR {s['rounds']} rounds of {s['k']}, `{method}`"),
-                                   ("one_shot", f"one shot of {s['k'] * s['rounds']}, `{method}`")):
-                    if run in m:
-                        rows.append([cell, label, _cell(m[run]["test_accuracy"]), _cell(m[run]["recovered_fraction"], 2)])
-                if "rounds" in m:
-                    iteration.append([cell, f"`{method}`", _cell(m["rounds"]["flips_found"], 1), _cell(m["rounds"]["flagged"], 1),
-                                      _cell(m["one_shot"]["flips_found"], 1), _cell(m["one_shot"]["flagged"], 1)])
-            if s["split_trusted_set"]:
-                rows.append([cell, "G-BAIR, trusted set split into scoring and round selection",
-                             _cell(s["split_trusted_set"]["test_accuracy"]), _cell(s["split_trusted_set"]["recovered_fraction"], 2)])
-        text += ("## End to end: test accuracy at the same total budget (G-BAIR: best round by validation; one shot: "
-                 "the retrained model)\n\n" + markdown_table(["cell", "run", "test accuracy", "recovered"], rows) + "\n")
-        text += ("## Iterating: wrong labels found in R rounds against one shot of R·k\n\n" + markdown_table(
-            ["cell", "flagger", "G-BAIR found", "G-BAIR flagged", "one shot found", "one shot flagged"], iteration))
+        text += _end_to_end_markdown(end_to_end)
     return text
+
+
+def _cell_name(summary: dict[str, Any]) -> str:
+    return f"{summary['dataset']} {summary['noise']}" + ("" if summary["corruption"] is None else f" p={summary['corruption']}")
+
+
+def _end_to_end_markdown(cells: list[dict[str, Any]]) -> str:
+    """The end-to-end table (a run per row, a column pair per cell) and the iteration table (a flagger per row)."""
+    names = [_cell_name(s) for s in cells]
+    budgets = "; ".join(f"{name}: {s['rounds']} rounds of {s['k']} or one shot of {s['rounds'] * s['k']}, "
+                        f"seeds {len(s['seeds'])}" for name, s in zip(names, cells))
+    methods = list(dict.fromkeys(m for s in cells for m in s["methods"]))
+
+    def row(label: str, pick: Callable[[dict[str, Any]], dict[str, Any] | None]) -> list[str]:
+        values = [pick(s) for s in cells]
+        return [label] + [part for v in values for part in (
+            ("–", "–") if v is None else (_cell(v["test_accuracy"]), _cell(v["recovered_fraction"], 2)))]
+
+    def accuracy(name: str, recovered: float) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        return lambda s: {"test_accuracy": s["accuracy"][name], "recovered_fraction": {"mean": recovered, "n": 1}}
+
+    rows = [row("clean labels (real noise: disputed rows removed)", accuracy("clean", 1)),
+            row("noisy labels (round 0)", accuracy("noisy", 0))]
+    for method in methods:
+        for run, label in (("rounds", f"G-BAIR, `{method}`"), ("one_shot", f"one shot, `{method}`")):
+            if any(run in s["methods"].get(method, {}) for s in cells):
+                rows.append(row(label, lambda s, m=method, r=run: s["methods"].get(m, {}).get(r)))
+    rows.append(row("G-BAIR, trusted set split into scoring and round selection", lambda s: s["split_trusted_set"]))
+    header = ["run"] + [f"{name} {column}" for name in names for column in ("test acc", "recovered")]
+
+    def found(run: dict[str, Any] | None) -> str:
+        return "–" if run is None else f"{_cell(run['flips_found'], 0)} / {_cell(run['flagged'], 0)}"
+
+    iteration = [[f"`{method}`"] + [found(s["methods"].get(method, {}).get(run)) for s in cells
+                                    for run in ("rounds", "one_shot")]
+                 for method in methods if any("rounds" in s["methods"].get(method, {}) for s in cells)]
+    return ("## End to end: test accuracy at the same total budget (G-BAIR: best round by validation; one shot: "
+            f"the retrained model; {budgets})\n\n" + markdown_table(header, rows) + "\n"
+            + "## Iterating: wrong labels found / flagged in R rounds against one shot of R·k\n\n"
+            + markdown_table(["flagger"] + [f"{name} {run}" for name in names for run in ("G-BAIR", "one shot")],
+                             iteration))
 
 
 def plots(summaries: dict[str, list[dict[str, Any]]], folder: Path) -> list[Path]:

@@ -81,8 +81,11 @@ def test_recovery_benchmark_grids_score_every_method_and_resume(tmp_path, tiny_m
     table = (out / "recovery.md").read_text()
     assert table.index("Ranking, class-conditional") < table.index("Ranking, real noise: disputed rows")
     assert table.index("Ranking, real") < table.index("End to end") < table.index("Iterating")
-    assert "one shot of 6, `aum`" in table and "one shot of 6, `confident-learning`" in table
-    assert "G-BAIR 2 rounds of 3, `confident-learning`" not in table
+    assert "2 rounds of 3 or one shot of 6" in table
+    assert "| one shot, `aum` |" in table and "| one shot, `confident-learning` |" in table
+    # A one-shot-only flagger has no G-BAIR row and no row in the iteration table.
+    assert "G-BAIR, `confident-learning`" not in table
+    assert table.split("End to end")[1].count("`confident-learning`") == 1 and "| `aum` |" in table.split("Iterating")[1]
 
     # Two worker processes, from an empty stage cache, give the same rankings and recoveries.
     parallel = tmp_path / "parallel"
