@@ -18,7 +18,7 @@ def _run(module: str, *args: str) -> None:
 
 
 def test_recovery_benchmark_grids_score_every_method_and_resume(tmp_path, tiny_model_dir):
-    from benchmarks.recovery import CLAIRVOYANT, RANKED, main
+    from benchmarks.recovery import CLAIRVOYANT, RANKED, main, markdown, summarise
 
     out = tmp_path / "recovery"
     args = ["--train-size-for", "convabuse=40", "--datasets", "diasafety", "--noise", "uniform", "class-conditional", "--corruption", "0.25",
@@ -85,6 +85,11 @@ def test_recovery_benchmark_grids_score_every_method_and_resume(tmp_path, tiny_m
     assert "| one shot, `aum` |" in table and "| one shot, `confident-learning` |" in table
     # A one-shot-only flagger has no G-BAIR row and no row in the iteration table.
     assert "G-BAIR, `confident-learning`" not in table
+    # Recovered fractions exist only where the noise cost accuracy (ConvAbuse's majority labels need not).
+    for clean_accuracy, shown in ((0.9, "| 1.00 |"), (0.4, "| – |")):
+        moved = {**cell, "accuracy": {"clean": clean_accuracy, "noisy": 0.5}}
+        lines = markdown(summarise([moved])).splitlines()
+        assert next(line for line in lines if line.startswith("| clean labels")).endswith(shown)
     assert table.split("End to end")[1].count("`confident-learning`") == 1 and "| `aum` |" in table.split("Iterating")[1]
 
     # Two worker processes, from an empty stage cache, give the same rankings and recoveries.
