@@ -76,6 +76,8 @@ def machine() -> dict[str, Any]:
         "cores": os.cpu_count(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
+        # The kernels torch picked; two CPUs of one name can differ here, and so can results (docs/benchmarks.md).
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
         "load_average": list(os.getloadavg()),
         "time": time.strftime("%Y-%m-%d %H:%M:%S %Z"),

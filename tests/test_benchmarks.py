@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -54,6 +55,7 @@ def test_recovery_benchmark_grids_score_every_method_and_resume(tmp_path, tiny_m
     assert main([*args, "--datasets", "diasafety", "convabuse", "--seeds", "0", "--grids", "ranking", "end-to-end"]) == 0
     run = json.loads((out / "recovery.json").read_text())
     assert run["cells"][:2] == cells and run["unfinished_cells"] == {} and not (out / "unfinished").exists()
+    assert run["machine_at_start"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert [c["key"] for c in run["cells"][2:]] == [
         "ranking/convabuse/real/seed0", "end-to-end/diasafety/uniform/p0.25/seed0"]
     real = run["cells"][2]
