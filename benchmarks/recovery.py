@@ -732,7 +732,7 @@ def markdown(summaries: dict[str, list[dict[str, Any]]]) -> str:
         group = [s for s in summaries["ranking"] if s["noise"] == noise]
         if not group:
             continue
-        columns = [f"{s['dataset']}" + ("" if s["corruption"] is None else f" p={s['corruption']}") for s in group]
+        columns = [s["dataset"] + _rate(s) for s in group]
         methods = sorted({m for s in group for m in s["methods"]},
                          key=lambda m: -np.mean([s["methods"][m]["auroc"]["mean"] for s in group if m in s["methods"]]))
         header = ["method"] + [f"{c} {metric}" for c in columns for metric in ("AUROC", "P@k", "relabel acc")]
@@ -754,8 +754,12 @@ def markdown(summaries: dict[str, list[dict[str, Any]]]) -> str:
     return text
 
 
+def _rate(summary: dict[str, Any]) -> str:
+    return "" if summary["corruption"] is None else f" p={summary['corruption']}"
+
+
 def _cell_name(summary: dict[str, Any]) -> str:
-    return f"{summary['dataset']} {summary['noise']}" + ("" if summary["corruption"] is None else f" p={summary['corruption']}")
+    return f"{summary['dataset']} {summary['noise']}" + _rate(summary)
 
 
 def _end_to_end_markdown(cells: list[dict[str, Any]]) -> str:
@@ -770,13 +774,16 @@ def _end_to_end_markdown(cells: list[dict[str, Any]]) -> str:
         return [label] + [part for v in values for part in (
             ("–", "–") if v is None else (_cell(v["test_accuracy"]), _cell(v["recovered_fraction"], 2)))]
 
-    def accuracy(name: str, recovered: float) -> Callable[[dict[str, Any]], dict[str, Any]]:
-        # Where the noise cost nothing (clean not above noisy) there is nothing to recover, as in every run's row.
-        return lambda s: {"test_accuracy": s["accuracy"][name], "recovered_fraction": (
-            {"mean": recovered, "n": 1} if s["accuracy"]["clean"]["mean"] > s["accuracy"]["noisy"]["mean"] else None)}
+    def accuracy(name: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        def pick(s: dict[str, Any]) -> dict[str, Any]:
+            # 1 for clean, 0 for noisy; undefined, as in every run's row, where the noise cost nothing.
+            recovered = _recovered(*(s["accuracy"][key]["mean"] for key in ("clean", "noisy", name)))
+            return {"test_accuracy": s["accuracy"][name],
+                    "recovered_fraction": None if recovered is None else {"mean": recovered, "n": 1}}
+        return pick
 
-    rows = [row("clean labels (real noise: disputed rows removed)", accuracy("clean", 1)),
-            row("noisy labels (round 0)", accuracy("noisy", 0))]
+    rows = [row("clean labels (real noise: disputed rows removed)", accuracy("clean")),
+            row("noisy labels (round 0)", accuracy("noisy"))]
     for method in methods:
         for run, label in (("rounds", f"G-BAIR, `{method}`"), ("one_shot", f"one shot, `{method}`")):
             if any(run in s["methods"].get(method, {}) for s in cells):
