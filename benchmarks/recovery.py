@@ -59,8 +59,8 @@ from gbair.core.config import CleaningAction, GbairConfig, ScoringMethod
 from gbair.core.confident_learning import FOLD_METHODS, fold_training_sets, out_of_sample_fit, stratified_folds
 from gbair.core.data import NAMED_SETS, corrupt_labels, load_splits, true_label_names
 from gbair.core.data.dataset import DataSplits, TextDataset
-from gbair.core.evaluation import accuracy
-from gbair.core.influence import INFLUENCE_METHODS, NEEDS_INITIAL_STATE, suspicion_scores
+from gbair.core.evaluation import accuracy, most_probable_other
+from gbair.core.influence import INFLUENCE_METHODS, NEEDS_INITIAL_STATE, RELABEL_BY_MODEL, suspicion_scores
 from gbair.core.influence.methods import standardise_within, tracin
 from gbair.core.model.inputs import EncodedSet
 from gbair.core.neighbours import neighbour_labels
@@ -87,7 +87,7 @@ CLASS_CONDITIONAL_FLIPS = {"diasafety": ("Unsafe", "Safe"), "sst2": ("positive",
 REAL_NOISE = {"convabuse"}
 # Training sizes that differ from --train-size (None: the whole training split).
 TRAIN_SIZES: dict[str, int | None] = {"banking77": 5000, "convabuse": None}
-END_TO_END_METHODS = ["fused", "tracin", "loss", "aum", "knn", "confident-learning"]
+END_TO_END_METHODS = ["tracin-class-loss", "fused", "tracin", "loss", "aum", "knn", "confident-learning"]
 END_TO_END_CELLS = ["sst2:uniform", "diasafety:class-conditional", "convabuse:real"]
 # Settings a finished cell depends on: a rerun that changes any of them must not reuse the old cells.
 CELL_SETTINGS = ("train_size", "train_sizes", "val_size", "test_size", "model", "epochs", "checkpoints_per_epoch",
@@ -96,7 +96,7 @@ CELL_SETTINGS = ("train_size", "train_sizes", "val_size", "test_size", "model", 
 QUICK = {
     "datasets": ["diasafety"], "noise": ["uniform"], "corruption": [0.2], "seeds": [0], "train_size": 200,
     "val_size": 100, "test_size": 200, "epochs": 2, "rounds": 1, "folds": 2, "end_to_end": ["diasafety:uniform"],
-    "end_to_end_methods": ["fused", "loss"],
+    "end_to_end_methods": ["tracin-class-loss", "loss"],
 }
 
 
@@ -330,9 +330,7 @@ def run_ranking_cell(args: argparse.Namespace, spec: CellSpec, progress: Progres
             trainings += fold_training_sets(train, stratified_folds(train.labels.numpy(), args.folds, spec.seed))
         run.timed("trainings_in_workers", lambda: run.train_in_workers(trainings))
     clean, clean_accuracy = run.timed("train_clean", lambda: run.train_and_test(reference))
-    clean_probabilities = (
-        backend.probabilities(clean.final_state, train).double().numpy() if run.data.true_labels else None
-    )
+    clean_probabilities = backend.probabilities(clean.final_state, train).double() if run.data.true_labels else None
     training, noisy_accuracy = run.timed("train_noisy", lambda: run.train_and_test(train))
     validation = backend.encode(splits.validation)
     final_probabilities = backend.probabilities(training.final_state, validation)
@@ -351,15 +349,13 @@ def run_ranking_cell(args: argparse.Namespace, spec: CellSpec, progress: Progres
     labels = train.labels
     given = labels.numpy()
 
-    def most_probable_other(probabilities: np.ndarray) -> Callable[[list[int]], list[int]]:
-        def suggest(positions: list[int]) -> list[int]:
-            chosen = probabilities[positions].copy()
-            chosen[np.arange(len(positions)), given[positions]] = -np.inf
-            return chosen.argmax(axis=1).tolist()
-        return suggest
+    def from_probabilities(probabilities: torch.Tensor) -> Callable[[list[int]], list[int]]:
+        return lambda positions: most_probable_other(probabilities[positions], labels[positions])
 
     def from_training(positions: list[int]) -> list[int]:
         return most_probable_other_label(training, labels, positions)
+
+    from_model = from_probabilities(backend.probabilities(training.final_state, train))
 
     def from_tracin(positions: list[int]) -> list[int]:
         return backend.suggest_labels(training.checkpoints, train.subset(positions), queries)
@@ -371,7 +367,8 @@ def run_ranking_cell(args: argparse.Namespace, spec: CellSpec, progress: Progres
             scores = suspicion_scores(stats, method, vote_top_fraction=run.config.influence.vote_top_fraction,
                                       seed=spec.seed, initial=initial_stats)
             # TracIn's relabel is many gradient passes per example and label: scored for G-BAIR's method only.
-            rankings[method] = (scores, from_tracin if method == args.gbair_method else None)
+            suggest = from_model if method in RELABEL_BY_MODEL else from_tracin
+            rankings[method] = (scores, suggest if method == args.gbair_method else None)
     for name, variant in VARIANTS.items():
         if name in args.methods:
             rankings[name] = (variant(stats).numpy(), None)
@@ -391,8 +388,8 @@ def run_ranking_cell(args: argparse.Namespace, spec: CellSpec, progress: Progres
         rankings["ensemble"] = (fit.ensemble_suspicion_scores(), lambda p: fit.suggested_labels(p, ensemble=True))
     if clean_probabilities is not None:
         # The loss of the given label under the model trained on the true labels: a ceiling, not a method.
-        clairvoyant = -np.log(clean_probabilities[np.arange(len(given)), given].clip(min=np.finfo(float).tiny))
-        rankings[CLAIRVOYANT] = (clairvoyant, most_probable_other(clean_probabilities))
+        clairvoyant = -clean_probabilities[torch.arange(len(labels)), labels].clamp_min(np.finfo(float).tiny).log().numpy()
+        rankings[CLAIRVOYANT] = (clairvoyant, from_probabilities(clean_probabilities))
 
     is_wrong = np.isin(train.ids, run.data.wrong_ids)
     flag_count = run.config.recovery.flag_count(len(train))

@@ -164,13 +164,13 @@ def test_recovery_benchmark_scores_relabel_accuracy_with_more_than_two_classes(t
     monkeypatch.setattr(benchmark, "load_splits", lambda *a, **k: (lambda s: dataclasses.replace(s, test=s.validation))(load(*a, **k)))
     args = benchmark.parse_args([
         "--train-size", "72", "--val-size", "18", "--epochs", "2", "--folds", "2", "--rounds", "2", "--knn-neighbours", "3", "--model",
-        str(tiny_model_dir), "--out", str(tmp_path), "--methods", "fused", "loss", "knn", "confident-learning",
+        str(tiny_model_dir), "--out", str(tmp_path), "--methods", "tracin-class-loss", "loss", "knn", "confident-learning",
         "clairvoyant", "--end-to-end-methods", "knn", "--actions", "relabel", "--selection-fraction", "0",
         "--stage-cache", str(tmp_path / "stages"),
     ])
     ranking = benchmark.run_ranking_cell(args, benchmark.CellSpec("ranking", str(path), "uniform", 0.25, 0), no_progress)
     assert ranking["classes"] == 3 and ranking["wrong_labels"] == 18
-    assert set(ranking["methods"]) == {"fused", "loss", "knn", "confident-learning", "clairvoyant"}
+    assert set(ranking["methods"]) == {"tracin-class-loss", "loss", "knn", "confident-learning", "clairvoyant"}
     for metrics in ranking["methods"].values():
         found = round(metrics["precision_at_k"] * metrics["k"])
         assert (metrics["relabel_accuracy"] is None) == (found == 0)

@@ -29,7 +29,7 @@ def recovered(tmp_path_factory):
 def test_report_has_the_promised_schema(recovered):
     report = json.loads((recovered / "report.json").read_text())
     assert {"dataset", "method", "action", "seed", "corrupted_ids", "rounds", "best_round"} <= set(report)
-    assert report["dataset"] == "train" and report["method"] == "fused" and report["action"] == "remove"
+    assert report["dataset"] == "train" and report["method"] == "tracin-class-loss" and report["action"] == "remove"
     assert report["seed"] == 1 and len(report["corrupted_ids"]) == 12
     first, second = report["rounds"]
     assert first["round"] == 0 and first["train_size"] == 48 and len(first["flagged_ids"]) == 6

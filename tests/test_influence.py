@@ -128,6 +128,16 @@ def test_fused_adds_class_aware_tracin_and_self_influence_standardised_within_cl
     np.testing.assert_allclose(suspicion_scores(stats, "fused"), class_part + self_part)
 
 
+def test_tracin_class_loss_averages_percentiles_of_the_unstandardised_class_aware_sum_and_the_loss():
+    # Opposition to other-class errors: z0 2, z1 -0.5, z2 1, z3 9 (no standardising within given classes).
+    dots = [[[-2.0, 2.0], [0.5, 0.5], [-1.0, 9.0], [1.0, -9.0]]]
+    loss = [0.1, 2.0, 0.3, 0.5]
+    stats = _stats(dots, train_labels=[1, 0, 1, 0], query_labels=[0, 1], losses=[loss])
+    opposition_percentile = np.array([3, 1, 2, 4]) / 4
+    loss_percentile = np.array([1, 4, 2, 3]) / 4
+    np.testing.assert_allclose(suspicion_scores(stats, "tracin-class-loss"), (opposition_percentile + loss_percentile) / 2)
+
+
 def _within_or_zero(values, groups):
     """A class with one member has no spread: its score is centred, not scaled."""
     values, groups = np.asarray(values, dtype=float), np.asarray(groups)

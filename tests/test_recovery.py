@@ -191,3 +191,30 @@ def test_a_split_trusted_set_scores_with_one_part_and_selects_with_the_other(min
     assert whole.scoring_positions == whole.selection_positions == list(range(20))
     with pytest.raises(ValueError, match="empty part"):
         _recovery(splits, _config(selection_fraction=0.01), minilm_tokenizer)
+
+
+def _three_classes(size: int, prefix: str) -> TextDataset:
+    words = [["good", "great", "superb"], ["bad", "awful", "poor"], ["table", "chair", "door"]]
+    texts = [" ".join(words[i % 3][(i + k) % 3] for k in range(1 + i % 2)) for i in range(size)]
+    return TextDataset([f"{prefix}{i}" for i in range(size)], texts, [i % 3 for i in range(size)], ["pos", "neg", "thing"])
+
+
+@pytest.mark.parametrize(("method", "by_model"), [("tracin-class-loss", True), ("tracin", False)])
+def test_the_default_relabels_to_the_models_most_probable_other_class(minilm_tokenizer, method, by_model):
+    train = _three_classes(45, "t")
+    # Every fifth example moves to the next class.
+    flipped = train.ids[::5]
+    moved = [(y + 1) % 3 if i % 5 == 0 else y for i, y in enumerate(train.labels)]
+    noisy = dataclasses.replace(train, labels=moved)
+    splits = DataSplits("three", noisy, _three_classes(15, "v"), None, "csv")
+    config = _config(method=method, action="relabel", rounds=1)
+    true = {i: train.label_names[train.labels[k]] for k, i in enumerate(train.ids) if i in flipped}
+    report = _recovery(splits, config, minilm_tokenizer, labels=train.label_names).run(flipped, true_labels=true).report
+    first = report.rounds[0]
+    given = dict(zip(noisy.ids, noisy.labels))
+    by_probabilities = {}
+    for example_id, probabilities in zip(first.flagged_ids, first.flagged_probabilities):
+        others = [p if k != given[example_id] else -1.0 for k, p in enumerate(probabilities)]
+        by_probabilities[example_id] = train.label_names[others.index(max(others))]
+    assert set(first.relabels) == set(first.flagged_ids)
+    assert (first.relabels == by_probabilities) == by_model

@@ -11,9 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from cleanlab.filter import find_label_issues
 
 from gbair.core.backend import RoundBackend
+from gbair.core.evaluation import most_probable_other
 from gbair.core.model.inputs import EncodedSet
 from gbair.core.progress import Progress, no_progress
 
@@ -48,9 +50,8 @@ class OutOfSampleFit:
     def suggested_labels(self, positions: Sequence[int], ensemble: bool = False) -> list[int]:
         """The most probable label other than the given one, out of sample (or by the ensemble)."""
         source = self.ensemble_probabilities if ensemble else self.probabilities
-        probabilities = source[list(positions)].copy()
-        probabilities[np.arange(len(positions)), self.labels[list(positions)]] = -np.inf
-        return probabilities.argmax(axis=1).tolist()
+        rows = list(positions)
+        return most_probable_other(torch.from_numpy(source[rows]), torch.from_numpy(self.labels[rows]))
 
 
 def stratified_folds(labels: np.ndarray, folds: int, seed: int) -> np.ndarray:

@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 DEFAULT_MODEL = "all-minilm-l6-v2"
 
 ScoringMethod = Literal[
-    "tracin", "tracin-class", "tracin-cos", "fused", "vote", "self-influence", "loss", "random",
+    "tracin-class-loss", "tracin", "tracin-class", "tracin-cos", "fused", "vote", "self-influence", "loss",
+    "random",
     "dda", "dda-debias", "dda-denoise", "confident-learning", "ensemble", "aum", "cartography", "knn",
 ]
 CleaningAction = Literal["remove", "relabel"]
@@ -51,7 +52,7 @@ class TrainConfig(_Settings):
 
 
 class InfluenceConfig(_Settings):
-    method: ScoringMethod = "fused"
+    method: ScoringMethod = "tracin-class-loss"
     batch_size: int = Field(64, ge=1, le=4096)
     vote_top_fraction: float = Field(
         0.1, gt=0, le=1, description="For 'vote': share of the training set counted as a validation example's top opponents."

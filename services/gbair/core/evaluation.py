@@ -25,3 +25,10 @@ def predict_probabilities(
 
 def accuracy(probabilities: torch.Tensor, labels: torch.Tensor) -> float:
     return (probabilities.argmax(dim=-1) == labels).float().mean().item()
+
+
+def most_probable_other(scores: torch.Tensor, given: torch.Tensor) -> list[int]:
+    """Per row of class scores (probabilities or logits), the highest-scoring class other than the given one."""
+    others = scores.clone()
+    others[torch.arange(len(given)), given] = -torch.inf
+    return others.argmax(dim=1).tolist()

@@ -13,8 +13,8 @@ from gbair.core.backend import LocalBackend, RoundBackend
 from gbair.core.config import GbairConfig
 from gbair.core.confident_learning import FOLD_METHODS, out_of_sample_fit
 from gbair.core.data.dataset import DataSplits, TextDataset
-from gbair.core.evaluation import accuracy
-from gbair.core.influence import NEEDS_INITIAL_STATE, NEEDS_VALIDATION_ERRORS, suspicion_scores
+from gbair.core.evaluation import accuracy, most_probable_other
+from gbair.core.influence import NEEDS_INITIAL_STATE, NEEDS_VALIDATION_ERRORS, RELABEL_BY_MODEL, suspicion_scores
 from gbair.core.model.inputs import EncodedSet
 from gbair.core.model.pet import PetState
 from gbair.core.neighbours import neighbour_labels
@@ -252,6 +252,9 @@ class Recovery:
         )
 
         def suggest(positions: list[int]) -> list[int]:
-            return self.backend.suggest_labels(checkpoints, train.subset(positions), queries)
+            flagged = train.subset(positions)
+            if method in RELABEL_BY_MODEL:
+                return most_probable_other(self.backend.probabilities(training.final_state, flagged), flagged.labels)
+            return self.backend.suggest_labels(checkpoints, flagged, queries)
 
         return scores, suggest

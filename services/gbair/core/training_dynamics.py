@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from gbair.core.evaluation import most_probable_other
 from gbair.core.training import TrainingResult
 
 NEEDS_TRAINING_LOGITS: frozenset[str] = frozenset({"aum", "cartography"})
@@ -50,6 +51,4 @@ def cartography(training: TrainingResult, labels: torch.Tensor) -> tuple[np.ndar
 
 def most_probable_other_label(training: TrainingResult, labels: torch.Tensor, positions: list[int]) -> list[int]:
     """The relabel these peers suggest: the most probable other label in the last epoch's logits."""
-    last = training_logits(training)[-1, positions].clone()
-    last[torch.arange(len(positions)), labels[positions]] = -torch.inf
-    return last.argmax(dim=1).tolist()
+    return most_probable_other(training_logits(training)[-1, positions], labels[positions])

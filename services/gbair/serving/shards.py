@@ -1,11 +1,11 @@
 """What one scoring request carries and returns, how a training set is cut into shards and put back.
 
 A request refers to the per-checkpoint gradients of every query (the misclassified validation examples),
-not only their sum G_c: tracin-class, fused and vote need g(z).g(v) for each query, and the sum is one
-column-sum away. The gradients are the same for every shard, so they lie once in Ray's object store and a
-request carries their ObjectRef; the shard's own examples travel in the request. The answer is the shard's
-slice of core's InfluenceStatistics, so the gathered statistics give every scoring method exactly what the
-single-process run gives it.
+not only their sum G_c: tracin-class-loss, tracin-class, fused and vote need g(z).g(v) for each query, and
+the sum is one column-sum away. The gradients are the same for every shard, so they lie once in Ray's
+object store and a request carries their ObjectRef; the shard's own examples travel in the request. The
+answer is the shard's slice of core's InfluenceStatistics, so the gathered statistics give every scoring
+method exactly what the single-process run gives it.
 """
 
 from __future__ import annotations

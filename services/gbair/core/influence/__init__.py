@@ -8,6 +8,7 @@ from gbair.core.influence.methods import (
     NEEDS_INITIAL_STATE,
     NEEDS_VALIDATION_ERRORS,
     PEER_METHODS,
+    RELABEL_BY_MODEL,
     suspicion_scores,
 )
 from gbair.core.influence.relabel import suggest_labels
@@ -18,6 +19,7 @@ __all__ = [
     "NEEDS_INITIAL_STATE",
     "NEEDS_VALIDATION_ERRORS",
     "PEER_METHODS",
+    "RELABEL_BY_MODEL",
     "ExampleGradients",
     "Explanation",
     "Influence",

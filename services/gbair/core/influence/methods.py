@@ -1,7 +1,8 @@
 """Suspicion scores: one number per training example, higher meaning more likely mislabeled.
 
 TracIn scores are negated, so the strongest opponents of the misclassified validation examples come
-first. The README's "Scoring methods" says why the plain sum cancels and the class-aware and fused forms exist.
+first. The README's "Scoring methods" says why the plain sum cancels and what the class-aware forms and the
+default add.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ from gbair.core.config import ScoringMethod
 from gbair.core.influence.statistics import InfluenceStatistics
 
 NEEDS_VALIDATION_ERRORS: frozenset[str] = frozenset(
-    {"tracin", "tracin-class", "tracin-cos", "fused", "vote", "dda", "dda-debias", "dda-denoise"}
+    {"tracin-class-loss", "tracin", "tracin-class", "tracin-cos", "fused", "vote", "dda", "dda-debias", "dda-denoise"}
 )
 NEEDS_INITIAL_STATE: frozenset[str] = frozenset({"dda", "dda-debias"})
+# Methods whose relabel suggestion is the round's model's most probable other label, not TracIn's rule: at
+# many classes the few misclassified validation examples leave most classes without a query.
+RELABEL_BY_MODEL: frozenset[str] = frozenset({"tracin-class-loss", "loss"})
 # Peers scored from other evidence: K-fold training (core/confident_learning.py), the logits recorded while
 # training (core/training_dynamics.py) or the backbone's embeddings (core/neighbours.py).
 PEER_METHODS: frozenset[str] = frozenset({"confident-learning", "ensemble", "aum", "cartography", "knn"})
@@ -31,15 +35,30 @@ def tracin(stats: InfluenceStatistics) -> torch.Tensor:
     return -stats.weighted(stats.dots.sum(dim=2))
 
 
-def tracin_class(stats: InfluenceStatistics) -> torch.Tensor:
-    """Only validation examples whose trusted label differs from z's given label: a mislabeled z supports
-    the errors of its given class and opposes those of its true class, and the plain sum cancels the two.
-
-    Each given class sums over a different number of errors (often very unequal), so the sums are put on
-    a common scale by standardising within each given class."""
+def opposition_to_other_classes(stats: InfluenceStatistics) -> torch.Tensor:
+    """The TracIn sum over the misclassified validation examples whose trusted label differs from z's given
+    label: a mislabeled z supports the errors of its given class and opposes those of its true class, and the
+    plain sum cancels the two."""
     other_class = stats.query_labels.unsqueeze(0) != stats.train_labels.unsqueeze(1)
-    opposition = -stats.weighted((stats.dots * other_class.to(stats.dots.dtype)).sum(dim=2))
-    return standardise_within(opposition, stats.train_labels)
+    return -stats.weighted((stats.dots * other_class.to(stats.dots.dtype)).sum(dim=2))
+
+
+def tracin_class(stats: InfluenceStatistics) -> torch.Tensor:
+    """`opposition_to_other_classes` standardised within each given class, since each given class sums over
+    a different number of errors."""
+    return standardise_within(opposition_to_other_classes(stats), stats.train_labels)
+
+
+def tracin_class_loss(stats: InfluenceStatistics) -> torch.Tensor:
+    """The mean of z's percentiles in two rankings: by `opposition_to_other_classes` and by final loss.
+
+    The loss finds the flips the model could not fit, spread over every class (uniform noise, annotator
+    disagreement); the opposition finds the flips it learnt as if they were true, which pile up in one
+    class and leave the trusted examples of their true class misclassified (class-conditional noise).
+    Unlike `tracin-class`, no per-class standardisation: flips concentrated in one given class must be able
+    to outrank every example of the others. Ranks, not values: a few huge TracIn sums cannot drown the loss."""
+    count = len(stats.train_ids)
+    return (_ranks(opposition_to_other_classes(stats)) + _ranks(final_loss(stats)) + 2) / (2 * count)
 
 
 def tracin_cos(stats: InfluenceStatistics) -> torch.Tensor:
@@ -110,6 +129,7 @@ def suspicion_scores(
     """`initial` (statistics at the untrained initial state) is needed by the methods in
     NEEDS_INITIAL_STATE. The PEER_METHODS are not influence methods."""
     scorers: dict[str, Callable[[], torch.Tensor]] = {
+        "tracin-class-loss": lambda: tracin_class_loss(stats),
         "tracin": lambda: tracin(stats),
         "tracin-class": lambda: tracin_class(stats),
         "tracin-cos": lambda: tracin_cos(stats),
