@@ -10,8 +10,7 @@ DEFAULT_MODEL = "all-minilm-l6-v2"
 
 ScoringMethod = Literal[
     "tracin-class-loss", "tracin", "tracin-class", "tracin-cos", "fused", "vote", "self-influence", "loss",
-    "random",
-    "dda", "dda-debias", "dda-denoise", "confident-learning", "ensemble", "aum", "cartography", "knn",
+    "random", "dda", "dda-debias", "dda-denoise", "confident-learning", "ensemble", "aum", "cartography", "knn",
 ]
 CleaningAction = Literal["remove", "relabel"]
 
