@@ -355,7 +355,9 @@ def run_ranking_cell(args: argparse.Namespace, spec: CellSpec, progress: Progres
     def from_training(positions: list[int]) -> list[int]:
         return most_probable_other_label(training, labels, positions)
 
-    from_model = from_probabilities(backend.probabilities(training.final_state, train))
+    def from_model(positions: list[int]) -> list[int]:
+        """As the recovery does: the noisy model's probabilities of the flagged examples only."""
+        return most_probable_other(backend.probabilities(training.final_state, train.subset(positions)), labels[positions])
 
     def from_tracin(positions: list[int]) -> list[int]:
         return backend.suggest_labels(training.checkpoints, train.subset(positions), queries)
