@@ -209,16 +209,18 @@ class Recovery:
         if not flagged:
             return _Cleaning([], [], {}, [])
         flagged_ids = [train.ids[i] for i in flagged]
+        probabilities = self.backend.probabilities(training.final_state, train.subset(flagged))
         # Remove runs get suggestions too, as a reviewer's hint. For the TracIn methods that costs one
         # forward-mode pass per checkpoint over the flagged examples only, small beside scoring.
-        suggestions = dict(zip(flagged_ids, suggest(flagged)))
-        probabilities = self.backend.probabilities(training.final_state, train.subset(flagged)).tolist()
-        return _Cleaning(flagged_ids, [float(scores[i]) for i in flagged], suggestions, probabilities)
+        suggested = most_probable_other(probabilities, train.labels[flagged]) if suggest is None else suggest(flagged)
+        suggestions = dict(zip(flagged_ids, suggested))
+        return _Cleaning(flagged_ids, [float(scores[i]) for i in flagged], suggestions, probabilities.tolist())
 
     def _scores(
         self, train: EncodedSet, training: TrainingResult, errors: list[int], progress: Progress
-    ) -> tuple[np.ndarray, Callable[[list[int]], list[int]]]:
-        """Every training example's suspicion score, and how to suggest new labels for some of them."""
+    ) -> tuple[np.ndarray, Callable[[list[int]], list[int]] | None]:
+        """Every training example's suspicion score, and how to suggest new labels for some of them (None: the
+        round's model's most probable other label, from the probabilities `_clean` reads anyway)."""
         influence = self.config.influence
         method = influence.method
         if method in FOLD_METHODS:
@@ -250,11 +252,6 @@ class Recovery:
         scores = suspicion_scores(
             stats, method, vote_top_fraction=influence.vote_top_fraction, seed=influence.seed, initial=initial
         )
-
-        def suggest(positions: list[int]) -> list[int]:
-            flagged = train.subset(positions)
-            if method in RELABEL_BY_MODEL:
-                return most_probable_other(self.backend.probabilities(training.final_state, flagged), flagged.labels)
-            return self.backend.suggest_labels(checkpoints, flagged, queries)
-
-        return scores, suggest
+        if method in RELABEL_BY_MODEL:
+            return scores, None
+        return scores, lambda positions: self.backend.suggest_labels(checkpoints, train.subset(positions), queries)
