@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,8 @@ class CachedBackend:
         self, checkpoints: Sequence[Checkpoint], train: EncodedSet, queries: QueryGradients, progress: Progress
     ) -> InfluenceStatistics:
         key = self._key("statistics", [(c.learning_rate, c.state) for c in checkpoints], _encoded(train),
-                        [queries.labels, queries.gradients, queries.learning_rates])
+                        [queries.labels, queries.gradients, queries.learning_rates],
+                        [field.name for field in fields(InfluenceStatistics)])
         result = self._load(key)
         if result is None:
             result = self._store(key, self.inner.training_statistics(checkpoints, train, queries, progress))

@@ -66,11 +66,17 @@ def test_statistics_equal_tracin_from_explicit_gradients(trained):
         expected_self += checkpoint.learning_rate * train_grads.pow(2).sum(1)
     np.testing.assert_allclose(suspicion_scores(stats, "tracin"), -expected_tracin.numpy(), rtol=1e-6)
     np.testing.assert_allclose(suspicion_scores(stats, "self-influence"), expected_self.numpy(), rtol=1e-6)
+    classifier.load_pet_state(checkpoints[-1].state)
+    batch = next(train.batches(len(train)))
+    trained_logits = classifier(batch.input_ids, batch.attention_mask).logits.detach()
+    torch.testing.assert_close(stats.final_logits[batch.positions], trained_logits.to(stats.final_logits.dtype), rtol=1e-5, atol=1e-6)
 
 
-def _stats(dots, train_labels, query_labels, rates=(1.0,), train_sq=None, query_sq=None, losses=None):
+def _stats(dots, train_labels, query_labels, rates=(1.0,), train_sq=None, query_sq=None, losses=None, logits=None):
+    """Without `logits` the trained model is indifferent: each example's suspected class is the lowest other one."""
     dots = torch.tensor(dots, dtype=torch.float64)
     num_checkpoints, num_train, num_queries = dots.shape
+    num_classes = max(train_labels + query_labels) + 1
     return InfluenceStatistics(
         train_ids=[f"z{i}" for i in range(num_train)],
         train_labels=torch.tensor(train_labels),
@@ -80,6 +86,7 @@ def _stats(dots, train_labels, query_labels, rates=(1.0,), train_sq=None, query_
         train_sq_norms=torch.ones(num_checkpoints, num_train, dtype=torch.float64) if train_sq is None else torch.tensor(train_sq, dtype=torch.float64),
         query_sq_norms=torch.ones(num_checkpoints, num_queries, dtype=torch.float64) if query_sq is None else torch.tensor(query_sq, dtype=torch.float64),
         train_losses=torch.zeros(num_checkpoints, num_train, dtype=torch.float64) if losses is None else torch.tensor(losses, dtype=torch.float64),
+        final_logits=torch.zeros(num_train, num_classes, dtype=torch.float64) if logits is None else torch.tensor(logits, dtype=torch.float64),
     )
 
 
@@ -136,6 +143,22 @@ def test_tracin_class_loss_averages_percentiles_of_the_unstandardised_class_awar
     opposition_percentile = np.array([3, 1, 2, 4]) / 4
     loss_percentile = np.array([1, 4, 2, 3]) / 4
     np.testing.assert_allclose(suspicion_scores(stats, "tracin-class-loss"), (opposition_percentile + loss_percentile) / 2)
+
+
+def test_tracin_class_loss_reads_the_opposition_to_the_suspected_class_only_where_that_class_has_errors():
+    # Three classes; the validation errors are of classes 0 and 2. The model suspects z0 (given 1) of being
+    # a 2, z1 (given 0) of being a 1 and z2 (given 1) of being a 0.
+    dots = [[[5.0, -7.0], [-8.0, -8.0], [-1.0, 3.0]]]
+    logits = [[0.0, 0.0, 3.0], [0.0, 2.0, 1.0], [2.0, 0.0, 1.0]]
+    loss = [0.2, 0.1, 0.3]
+    stats = _stats(dots, train_labels=[1, 0, 1], query_labels=[0, 2], losses=[loss], logits=logits)
+    # Opposition to the suspected class's errors: z0 7 (the class-2 error only), z2 1 (the class-0 error).
+    # z1's suspected class has none, so the strong opposition of z1 to both errors is not read.
+    opposition_percentile = np.array([3, 1, 2]) / 3
+    loss_percentile = np.array([2, 1, 3]) / 3
+    expected = (opposition_percentile + loss_percentile) / 2
+    expected[1] = loss_percentile[1]
+    np.testing.assert_allclose(suspicion_scores(stats, "tracin-class-loss"), expected)
 
 
 def _within_or_zero(values, groups):

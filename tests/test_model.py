@@ -101,7 +101,7 @@ def test_smollm2_gguf_is_prompt_tuned_through_its_verbalizer():
     from gbair.core.influence import logit_derivatives, per_example_gradients
 
     batch = next(encode(classifier, TWO).batches(2))
-    gradients, losses = per_example_gradients(classifier, batch)
+    gradients, losses, _ = per_example_gradients(classifier, batch)
     assert gradients.shape == (2, classifier.num_trainable) and torch.isfinite(gradients).all()
     assert torch.isfinite(losses).all()
     # Relabel suggestions take forward-mode derivatives through the real decoder.

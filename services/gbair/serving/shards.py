@@ -100,4 +100,5 @@ def gather(parts: Sequence[InfluenceStatistics], positions: Sequence[Sequence[in
         train_sq_norms=torch.cat([part.train_sq_norms for part in parts], dim=1)[:, inverse],
         query_sq_norms=first.query_sq_norms,
         train_losses=torch.cat([part.train_losses for part in parts], dim=1)[:, inverse],
+        final_logits=torch.cat([part.final_logits for part in parts])[inverse],
     )

@@ -3,6 +3,8 @@ logits' directional derivatives from one forward-mode pass."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call, jvp
@@ -12,15 +14,23 @@ from gbair.core.model.inputs import Batch
 from gbair.core.model.pet import PetClassifier
 
 
-def per_example_gradients(classifier: PetClassifier, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rows of flattened gradients (batch, num_trainable), in `trainable_parameters()` order, and the
-    per-example losses."""
+class ExampleGradients(NamedTuple):
+    gradients: torch.Tensor
+    """(batch, num_trainable) flattened, in `trainable_parameters()` order"""
+    losses: torch.Tensor
+    """(batch,)"""
+    logits: torch.Tensor
+    """(batch, classes)"""
+
+
+def per_example_gradients(classifier: PetClassifier, batch: Batch) -> ExampleGradients:
+    """Each example's loss gradient, with the loss and logits of the forward pass that gave it."""
     batch = batch.to(classifier.device)
     with torch.enable_grad():
         output = classifier(batch.input_ids, batch.attention_mask)
         losses = F.cross_entropy(output.logits, batch.labels, reduction="none")
         gradients = output.per_example_gradients(losses)
-    return gradients.detach(), losses.detach()
+    return ExampleGradients(gradients.detach(), losses.detach(), output.logits.detach())
 
 
 def logit_derivatives(classifier: PetClassifier, batch: Batch, direction: torch.Tensor) -> torch.Tensor:

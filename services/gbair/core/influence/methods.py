@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from gbair.core.config import ScoringMethod
+from gbair.core.evaluation import most_probable_other
 from gbair.core.influence.statistics import InfluenceStatistics
 
 NEEDS_VALIDATION_ERRORS: frozenset[str] = frozenset(
@@ -50,15 +51,25 @@ def tracin_class(stats: InfluenceStatistics) -> torch.Tensor:
 
 
 def tracin_class_loss(stats: InfluenceStatistics) -> torch.Tensor:
-    """The mean of z's percentiles in two rankings: by `opposition_to_other_classes` and by final loss.
+    """Where z's suspected true class has misclassified validation examples: the mean of z's percentiles in
+    two rankings, by its opposition to those errors and by final loss. Elsewhere: its loss percentile.
 
     The loss finds the flips the model could not fit, spread over every class (uniform noise, annotator
     disagreement); the opposition finds the flips it learnt as if they were true, which pile up in one
     class and leave the trusted examples of their true class misclassified (class-conditional noise).
-    Unlike `tracin-class`, no per-class standardisation: flips concentrated in one given class must be able
-    to outrank every example of the others. Ranks, not values: a few huge TracIn sums cannot drown the loss."""
+    The suspected true class is the trained model's most probable label other than the given one; with
+    two classes it is the other class, and the opposition is `opposition_to_other_classes`. With many
+    classes a few validation errors leave most classes without any, and an opposition of zero would only
+    dilute the loss. Unlike `tracin-class`, no per-class standardisation: flips concentrated in one given
+    class must be able to outrank every example of the others. Ranks, not values: a few huge TracIn sums
+    cannot drown the loss."""
     count = len(stats.train_ids)
-    return (_ranks(opposition_to_other_classes(stats)) + _ranks(final_loss(stats)) + 2) / (2 * count)
+    suspected = torch.tensor(most_probable_other(stats.final_logits, stats.train_labels))
+    of_suspected = stats.query_labels.unsqueeze(0) == suspected.unsqueeze(1)  # (N, M)
+    opposition = -stats.weighted((stats.dots * of_suspected.to(stats.dots.dtype)).sum(dim=2))
+    loss_percentile = (_ranks(final_loss(stats)) + 1) / count
+    mean_percentile = ((_ranks(opposition) + 1) / count + loss_percentile) / 2
+    return torch.where(of_suspected.any(dim=1), mean_percentile, loss_percentile)
 
 
 def tracin_cos(stats: InfluenceStatistics) -> torch.Tensor:

@@ -2,7 +2,8 @@
 training set per checkpoint.
 
 For checkpoint c, training example z and query example v (a misclassified validation example, or the
-one example being explained) we keep g_c(z) . g_c(v), ||g_c(z)||^2 and the loss of z. Comparing against
+one example being explained) we keep g_c(z) . g_c(v), ||g_c(z)||^2 and the loss of z, and the logits of
+z at the last checkpoint, the trained model's. Comparing against
 the M query gradients costs one (batch x P) @ (P x M) product per batch, which is small next to the
 backbone's forward and backward pass.
 """
@@ -53,6 +54,8 @@ class InfluenceStatistics:
     """(C, M)"""
     train_losses: torch.Tensor
     """(C, N)"""
+    final_logits: torch.Tensor
+    """(N, K) at the last checkpoint, which is the trained model"""
 
     def weighted(self, per_checkpoint: torch.Tensor) -> torch.Tensor:
         """sum_c eta_c * x_c over the leading checkpoint axis."""
@@ -93,15 +96,18 @@ def training_statistics(
     dots = torch.empty(num_checkpoints, len(train), num_queries, dtype=dtype)
     train_sq_norms = torch.empty(num_checkpoints, len(train), dtype=dtype)
     train_losses = torch.empty(num_checkpoints, len(train), dtype=dtype)
+    final_logits = torch.empty(len(train), len(classifier.label_names), dtype=dtype)
     done, total = 0, num_checkpoints * len(train)
     for c, checkpoint in enumerate(checkpoints):
         classifier.load_pet_state(checkpoint.state)
         query_matrix = queries.gradients[c].to(classifier.device)
         for batch in train.batches(batch_size):
-            gradients, losses = per_example_gradients(classifier, batch)
+            gradients, losses, logits = per_example_gradients(classifier, batch)
             dots[c, batch.positions] = (gradients @ query_matrix.T).cpu()
             train_sq_norms[c, batch.positions] = gradients.pow(2).sum(dim=1).cpu()
             train_losses[c, batch.positions] = losses.cpu()
+            if c == num_checkpoints - 1:
+                final_logits[batch.positions] = logits.to(dtype).cpu()
             done += len(batch.positions)
             progress("influence", done, total)
     return InfluenceStatistics(
@@ -113,6 +119,7 @@ def training_statistics(
         train_sq_norms=train_sq_norms,
         query_sq_norms=queries.gradients.pow(2).sum(dim=2),
         train_losses=train_losses,
+        final_logits=final_logits,
     )
 
 
