@@ -1,4 +1,5 @@
-"""Mislabel detection and recovery: every scoring method against every peer (MISSION.md section 3).
+"""Mislabel detection and recovery: every scoring method against every peer (the protocol
+in docs/benchmarks.md, "Mislabel detection").
 
 Two grids, each a list of cells (data set, kind of noise, rate p, seed):
 
@@ -21,6 +22,7 @@ rerun, even on another machine, resumes the cell from there (round 0 is kept in 
 
     python -m benchmarks.recovery --quick --out /tmp/recovery-quick
     python -m benchmarks.recovery --out docs/results/recovery-full   # the full protocol: days on a CPU
+    python -m benchmarks.recovery --merge runs/seed0 runs/seed1 --out runs/seeds   # one summary of grids run apart
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import json
 import multiprocessing
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -71,7 +73,8 @@ from gbair.core.report import RecoveryReport
 from gbair.core.training import initial_checkpoint
 from gbair.core.training_dynamics import area_under_the_margin, cartography, most_probable_other_label
 
-# Measured here only, to see what closes the gap of the plain sum (MISSION.md "A trap in the plain sum").
+# Measured here only, to see what closes the gap of the plain sum (README, "Scoring methods": why
+# the plain sum cancels).
 VARIANTS = {
     "tracin-within-class": lambda stats: standardise_within(tracin(stats), stats.train_labels),
 }
@@ -174,6 +177,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--stage-cache", type=Path, default=Path("runs/recovery-stage-cache"),
                         help="every training and influence pass, so a cell stopped midway resumes from its last pass")
     parser.add_argument("--quick", action="store_true", help=f"a few minutes: {QUICK}")
+    parser.add_argument("--merge", nargs="+", type=Path, default=[], metavar="FOLDER",
+                        help="run no cell: summarise together the finished cells of grids run apart (other seeds, "
+                        "other sessions or machines) into --out")
     parser.add_argument("--out", type=Path, required=True, help="folder for recovery.md and plots")
     parser.add_argument("--json", type=Path, default=None, help="results, rewritten after every cell and resumed "
                         "from (default: OUT/recovery.json)")
@@ -838,9 +844,23 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     console = Console(stderr=True)
     started = time.perf_counter()
+    command = " ".join(["python -m benchmarks.recovery", *(argv if argv is not None else sys.argv[1:])])
+    run = merged_run(args, command) if args.merge else run_grids(args, command, console, started)
+    run["summary"] = summarise(run["cells"])
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_json(run, args.json)
+    (args.out / "recovery.md").write_text(markdown(run["summary"]))
+    written = plots(run["summary"], args.out)
+    print(markdown(run["summary"]))
+    console.print(f"wrote {args.json}, {args.out / 'recovery.md'} and {len(written)} plots "
+                  f"in {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+def run_grids(args: argparse.Namespace, command: str, console: Console, started: float) -> dict[str, Any]:
     cells, unfinished = load_previous(args)
     done = {c["key"] for c in cells}
-    run = {"command": " ".join(["python -m benchmarks.recovery", *(argv if argv is not None else sys.argv[1:])]),
+    run = {"command": command,
            "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
            "cell_settings": _cell_settings(args), "machine_at_start": machine(), "cells": cells,
            "summary": summarise(cells), "unfinished_cells": unfinished}
@@ -866,14 +886,22 @@ def main(argv: list[str] | None = None) -> int:
             run["wall_seconds"] = round(time.perf_counter() - started, 1)
             run["machine_at_end"] = machine()
             write_json(run, args.json)
-    run["summary"] = summarise(cells)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "recovery.md").write_text(markdown(run["summary"]))
-    written = plots(run["summary"], args.out)
-    print(markdown(run["summary"]))
-    console.print(f"wrote {args.json}, {args.out / 'recovery.md'} and {len(written)} plots "
-                  f"in {time.perf_counter() - started:.0f} s")
-    return 0
+    return run
+
+
+def merged_run(args: argparse.Namespace, command: str) -> dict[str, Any]:
+    """The finished cells of grids run apart, as one run; their own runs' commands and machines stay with them."""
+    runs = {folder: json.loads((folder / "recovery.json").read_text()) for folder in args.merge}
+    settings = [run["cell_settings"] for run in runs.values()]
+    if any(s != settings[0] for s in settings):
+        raise SystemExit("the grids to merge ran with different cell settings: their cells are not one protocol")
+    cells = [cell for run in runs.values() for cell in run["cells"]]
+    repeated = sorted(key for key, count in Counter(cell["key"] for cell in cells).items() if count > 1)
+    if repeated:
+        raise SystemExit(f"cells finished in more than one of the grids to merge: {', '.join(repeated)}")
+    return {"command": command, "cell_settings": settings[0], "cells": cells,
+            "merged": [{"folder": str(folder), **{key: run.get(key) for key in (
+                "command", "machine_at_start", "wall_seconds", "unfinished_cells")}} for folder, run in runs.items()]}
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ def _run(module: str, *args: str) -> None:
 
 
 def test_recovery_benchmark_grids_score_every_method_and_resume(tmp_path, tiny_model_dir):
+    from benchmarks.common import write_json
     from benchmarks.recovery import CLAIRVOYANT, RANKED, main, markdown, summarise
 
     out = tmp_path / "recovery"
@@ -110,6 +111,23 @@ def test_recovery_benchmark_grids_score_every_method_and_resume(tmp_path, tiny_m
     assert in_workers["workers"] == 2 and sum(in_workers["passes"].values()) == sum(cell["passes"].values())
     for key in ("accuracy", "methods", "split_trusted_set"):
         assert in_workers[key] == cell[key]
+
+    # Seeds run apart merge into one summary; a cell finished in two of the grids cannot.
+    with pytest.raises(SystemExit, match="more than one"):
+        main(["--merge", str(out), str(parallel), "--out", str(tmp_path / "twice")])
+    other_seed = tmp_path / "seed1"
+    reseeded = json.loads((out / "recovery.json").read_text())
+    for moved in reseeded["cells"]:
+        moved["seed"], moved["key"] = 1, moved["key"].replace("seed0", "seed1")
+        if moved["grid"] == "ranking":
+            moved["methods"]["loss"]["auroc"] = 1.0
+    write_json(reseeded, other_seed / "recovery.json")
+    merged = tmp_path / "merged"
+    assert main(["--merge", str(out), str(other_seed), "--out", str(merged)]) == 0
+    summary = json.loads((merged / "recovery.json").read_text())["summary"]["ranking"][0]
+    assert summary["seeds"] == [0, 1]
+    assert summary["methods"]["loss"]["auroc"]["mean"] == pytest.approx((cells[0]["methods"]["loss"]["auroc"] + 1.0) / 2)
+    assert "seeds 2" in (merged / "recovery.md").read_text()
 
 
 def test_influence_speed_benchmark_matches_captum_and_reports_throughput(tmp_path, tiny_model_dir):
