@@ -2,10 +2,10 @@
 training set per checkpoint.
 
 For checkpoint c, training example z and query example v (a misclassified validation example, or the
-one example being explained) we keep g_c(z) . g_c(v), ||g_c(z)||^2 and the loss of z, and the logits of
-z at the last checkpoint, the trained model's. Comparing against
-the M query gradients costs one (batch x P) @ (P x M) product per batch, which is small next to the
-backbone's forward and backward pass.
+one example being explained) we keep g_c(z) . g_c(v), ||g_c(z)||^2 and the loss of z, and z's logits at
+the last checkpoint (the trained model's, which the default score reads z's suspected true class from).
+Comparing against the M query gradients costs one (batch x P) @ (P x M) product per batch, which is small
+next to the backbone's forward and backward pass.
 """
 
 from __future__ import annotations
