@@ -40,8 +40,7 @@ def opposition_to_other_classes(stats: InfluenceStatistics) -> torch.Tensor:
     """The TracIn sum over the misclassified validation examples whose trusted label differs from z's given
     label: a mislabeled z supports the errors of its given class and opposes those of its true class, and the
     plain sum cancels the two."""
-    other_class = stats.query_labels.unsqueeze(0) != stats.train_labels.unsqueeze(1)
-    return -stats.weighted((stats.dots * other_class.to(stats.dots.dtype)).sum(dim=2))
+    return _opposition(stats, stats.query_labels.unsqueeze(0) != stats.train_labels.unsqueeze(1))
 
 
 def tracin_class(stats: InfluenceStatistics) -> torch.Tensor:
@@ -66,7 +65,7 @@ def tracin_class_loss(stats: InfluenceStatistics) -> torch.Tensor:
     count = len(stats.train_ids)
     suspected = torch.tensor(most_probable_other(stats.final_logits, stats.train_labels))
     of_suspected = stats.query_labels.unsqueeze(0) == suspected.unsqueeze(1)  # (N, M)
-    opposition = -stats.weighted((stats.dots * of_suspected.to(stats.dots.dtype)).sum(dim=2))
+    opposition = _opposition(stats, of_suspected)
     loss_percentile = (_ranks(final_loss(stats)) + 1) / count
     mean_percentile = ((_ranks(opposition) + 1) / count + loss_percentile) / 2
     return torch.where(of_suspected.any(dim=1), mean_percentile, loss_percentile)
@@ -169,6 +168,12 @@ def standardise_within(values: torch.Tensor, groups: torch.Tensor) -> torch.Tens
         spread = values[members].std() if int(members.sum()) > 1 else values.new_tensor(0.0)
         standardised[members] = centred / spread if spread > 0 else centred
     return standardised
+
+
+def _opposition(stats: InfluenceStatistics, read: torch.Tensor) -> torch.Tensor:
+    """-sum_c eta_c sum_v g_c(z) . g_c(v) over the misclassified validation examples v that `read` (N, M) marks
+    for each z."""
+    return -stats.weighted((stats.dots * read.to(stats.dots.dtype)).sum(dim=2))
 
 
 def _ranks(values: torch.Tensor) -> torch.Tensor:
