@@ -147,17 +147,19 @@ def test_tracin_class_loss_averages_percentiles_of_the_unstandardised_class_awar
 
 def test_tracin_class_loss_reads_the_opposition_to_the_suspected_class_only_where_that_class_has_errors():
     # Three classes; the validation errors are of classes 0 and 2. The model suspects z0 (given 1) of being
-    # a 2, z1 (given 0) of being a 1 and z2 (given 1) of being a 0.
-    dots = [[[5.0, -7.0], [-8.0, -8.0], [-1.0, 3.0]]]
+    # a 2, z1 (given 0) of being a 1 and z2 (given 1) of being a 0. Two checkpoints.
+    dots = [[[5.0, -7.0], [-8.0, -8.0], [-1.0, 3.0]]] * 2
     logits = [[0.0, 0.0, 3.0], [0.0, 2.0, 1.0], [2.0, 0.0, 1.0]]
-    loss = [0.2, 0.1, 0.3]
-    stats = _stats(dots, train_labels=[1, 0, 1], query_labels=[0, 2], losses=[loss], logits=logits)
-    # Opposition to the suspected class's errors: z0 7 (the class-2 error only), z2 1 (the class-0 error).
-    # z1's suspected class has none, so the strong opposition of z1 to both errors is not read.
+    losses = [[0.2, 2.0, 0.3], [0.2, 0.1, 0.3]]
+    stats = _stats(dots, train_labels=[1, 0, 1], query_labels=[0, 2], rates=(1.0, 1.0), losses=losses,
+                   logits=logits)
+    # Opposition to the suspected class's errors: z0 7 (the class-2 error only), z2 1 (the class-0 error),
+    # beside the final loss. z1's suspected class has none, so the strong opposition of z1 to both errors is
+    # not read, and z1 ranks by its loss averaged over the checkpoints: last by the final loss, first by it.
     opposition_percentile = np.array([3, 1, 2]) / 3
-    loss_percentile = np.array([2, 1, 3]) / 3
-    expected = (opposition_percentile + loss_percentile) / 2
-    expected[1] = loss_percentile[1]
+    final_loss_percentile = np.array([2, 1, 3]) / 3
+    expected = (opposition_percentile + final_loss_percentile) / 2
+    expected[1] = 3 / 3
     np.testing.assert_allclose(suspicion_scores(stats, "tracin-class-loss"), expected)
 
 

@@ -49,9 +49,12 @@ def tracin_class(stats: InfluenceStatistics) -> torch.Tensor:
     return standardise_within(opposition_to_other_classes(stats), stats.train_labels)
 
 
-def tracin_class_loss(stats: InfluenceStatistics) -> torch.Tensor:
+def tracin_class_loss(
+    stats: InfluenceStatistics, *, loss: torch.Tensor | None = None, loss_alone: torch.Tensor | None = None
+) -> torch.Tensor:
     """Where z's suspected true class has misclassified validation examples: the mean of z's percentiles in
-    two rankings, by its opposition to those errors and by final loss. Elsewhere: its loss percentile.
+    two rankings, by its opposition to those errors and by final loss. Elsewhere: its percentile by the loss
+    averaged over the checkpoints.
 
     The loss finds the flips the model could not fit, spread over every class (uniform noise, annotator
     disagreement); the opposition finds the flips it learnt as if they were true, which pile up in one
@@ -59,16 +62,21 @@ def tracin_class_loss(stats: InfluenceStatistics) -> torch.Tensor:
     The suspected true class is the trained model's most probable label other than the given one; with
     two classes it is the other class, and the opposition is `opposition_to_other_classes`. With many
     classes a few validation errors leave most classes without any, and an opposition of zero would only
-    dilute the loss. Unlike `tracin-class`, no per-class standardisation: flips concentrated in one given
-    class must be able to outrank every example of the others. Ranks, not values: a few huge TracIn sums
-    cannot drown the loss."""
+    dilute the loss. Where no error points to a class-wide bias, the flips look like uniform noise, which
+    the averaged loss ranks better than the final one: it also says how long the model took to fit z.
+    Beside the opposition the final loss stays: there the flips the model learnt matter, and an average
+    over early checkpoints would rank them as easy. Unlike `tracin-class`, no per-class standardisation:
+    flips concentrated in one given class must be able to outrank every example of the others. Ranks, not
+    values: a few huge TracIn sums cannot drown the loss. `loss` and `loss_alone` replace the two losses,
+    for the recovery benchmark's variants."""
+    loss = final_loss(stats) if loss is None else loss
+    loss_alone = mean_loss(stats) if loss_alone is None else loss_alone
     count = len(stats.train_ids)
     suspected = torch.tensor(most_probable_other(stats.final_logits, stats.train_labels))
     of_suspected = stats.query_labels.unsqueeze(0) == suspected.unsqueeze(1)  # (N, M)
     opposition = _opposition(stats, of_suspected)
-    loss_percentile = (_ranks(final_loss(stats)) + 1) / count
-    mean_percentile = ((_ranks(opposition) + 1) / count + loss_percentile) / 2
-    return torch.where(of_suspected.any(dim=1), mean_percentile, loss_percentile)
+    mean_percentile = ((_ranks(opposition) + 1) / count + (_ranks(loss) + 1) / count) / 2
+    return torch.where(of_suspected.any(dim=1), mean_percentile, (_ranks(loss_alone) + 1) / count)
 
 
 def tracin_cos(stats: InfluenceStatistics) -> torch.Tensor:
@@ -83,6 +91,11 @@ def self_influence(stats: InfluenceStatistics) -> torch.Tensor:
 
 def final_loss(stats: InfluenceStatistics) -> torch.Tensor:
     return stats.train_losses[-1].clone()
+
+
+def mean_loss(stats: InfluenceStatistics) -> torch.Tensor:
+    """The loss averaged over the checkpoints: how long training took to fit z, not only whether it did."""
+    return stats.train_losses.mean(dim=0)
 
 
 def fused(stats: InfluenceStatistics) -> torch.Tensor:
