@@ -38,7 +38,7 @@ from gbair.core.data import NAMED_SETS, load_splits
 from gbair.core.influence import query_gradients, training_statistics
 from gbair.core.model import PetClassifier, encode
 from gbair.core.model.inputs import EncodedSet
-from gbair.core.training import Checkpoint, train_classifier
+from gbair.core.training import Checkpoint, resolve_device, train_classifier
 
 QUICK = {"sizes": [100, 200], "captum_sizes": [100], "checkpoints": 2, "checkpoint_counts": [1, 2],
          "queries": 20, "check_train": 8, "check_queries": 4, "captum_batch_sweep": [1, 16], "sweep_size": 16}
@@ -69,6 +69,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="Captum batch sizes timed on --sweep-size examples at one checkpoint, beside gbair")
     parser.add_argument("--sweep-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto", help="where every pass runs; 'auto' picks CUDA when present")
     parser.add_argument("--no-captum", action="store_true", help="time gbair and the epoch only")
     parser.add_argument("--quick", action="store_true", help=f"a minute or two: {QUICK}")
     parser.add_argument("--json", type=Path, default=None, help="write the headline numbers and every timing here")
@@ -93,11 +94,13 @@ class _Logits(nn.Module):
         return self.classifier(input_ids, attention_mask).logits
 
 
-def _loader(examples: EncodedSet, batch_size: int) -> tuple[DataLoader, list[int]]:
-    """gbair's own length-sorted padded batches as a Captum DataLoader, and the example order they yield."""
+def _loader(examples: EncodedSet, batch_size: int, device: torch.device) -> tuple[DataLoader, list[int]]:
+    """gbair's own length-sorted padded batches, on `device`, as a Captum DataLoader, and the example order they
+    yield."""
     batches = list(examples.batches(batch_size))
     order = [int(p) for batch in batches for p in batch.positions]
-    loader = DataLoader(batches, batch_size=None, collate_fn=lambda b: (b.input_ids, b.attention_mask, b.labels))
+    loader = DataLoader(batches, batch_size=None,
+                        collate_fn=lambda b: (b.input_ids.to(device), b.attention_mask.to(device), b.labels.to(device)))
     return loader, order
 
 
@@ -121,13 +124,13 @@ def captum_tracin(
     layers = ["classifier.peft_model.prompt_encoder.default.embedding"]
     if classifier.head is not None:
         layers.append("classifier.head")
-    train_loader, order = _loader(train, batch_size)
+    train_loader, order = _loader(train, batch_size, classifier.device)
     tracin = TracInCP(
         _Logits(classifier), train_loader, list(states), checkpoints_load_func=load,
         loss_fn=nn.CrossEntropyLoss(reduction="none"), batch_size=None, layers=layers,
     )
-    query_loader, query_order = _loader(queries, batch_size)
-    scores = tracin.influence(query_loader, aggregate=aggregate)  # (queries or 1, N) in loader order
+    query_loader, query_order = _loader(queries, batch_size, classifier.device)
+    scores = tracin.influence(query_loader, aggregate=aggregate).cpu()  # (queries or 1, N) in loader order
     unsorted = torch.empty_like(scores)
     unsorted[:, order] = scores
     if aggregate:
@@ -147,9 +150,17 @@ def gbair_tracin(
 
 
 def _timed(work: Callable[[], Any]) -> tuple[Any, float]:
+    """Seconds until the work's GPU kernels, if any, have finished, not only until the call returns."""
+    _finish_gpu_work()
     started = time.perf_counter()
     result = work()
+    _finish_gpu_work()
     return result, time.perf_counter() - started
+
+
+def _finish_gpu_work() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
 
 
 def _relative_difference(ours: torch.Tensor, theirs: torch.Tensor) -> float:
@@ -163,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(stderr=True)
     config = GbairConfig(model={"name_or_path": args.model}, train={"seed": args.seed})
     splits = load_splits(args.data, data_dir=args.data_dir, train_size=max(args.sizes), val_size=args.queries, seed=args.seed)
-    classifier = PetClassifier.build(config.model, splits.label_names, seed=args.seed)
+    classifier = PetClassifier.build(config.model, splits.label_names, seed=args.seed).to(resolve_device(args.device))
     initial = classifier.pet_state()
     train_all, queries = encode(classifier, splits.train), encode(classifier, splits.validation)
     most = max(args.checkpoints, *args.checkpoint_counts)
@@ -176,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     run: dict[str, Any] = {
         "command": " ".join(["python -m benchmarks.influence_speed", *(argv if argv is not None else sys.argv[1:])]),
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "model": args.model, "trainable_parameters": classifier.num_trainable, "machine_at_start": machine(),
+        "model": args.model, "trainable_parameters": classifier.num_trainable, "device": str(classifier.device),
+        "machine_at_start": machine(),
     }
 
     def subset(size: int) -> EncodedSet:
