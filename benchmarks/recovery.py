@@ -646,7 +646,7 @@ def run_end_to_end_cell(args: argparse.Namespace, spec: CellSpec, progress: Prog
                                  if relabeled else None),
             "best_round": report.best_round,
             "rounds": [{"round": r.round, "train_size": r.train_size, "val_accuracy": r.val_accuracy,
-                        "test_accuracy": r.test_accuracy, "flagged": len(r.flagged_ids),
+                        "val_loss": r.val_loss, "test_accuracy": r.test_accuracy, "flagged": len(r.flagged_ids),
                         "flagged_corrupted": r.flagged_corrupted} for r in report.rounds],
         }
 

@@ -187,6 +187,8 @@ def test_a_split_trusted_set_scores_with_one_part_and_selects_with_the_other(min
     wrong = (probabilities.argmax(dim=1) != recovery.validation.labels).nonzero().flatten().tolist()
     assert trained.errors == [p for p in wrong if p in scoring]
     assert trained.val_accuracy == accuracy(probabilities[selection], recovery.validation.labels[selection])
+    expected_loss = torch.nn.functional.nll_loss(probabilities[selection].double().log(), recovery.validation.labels[selection])
+    assert trained.val_loss == pytest.approx(expected_loss.item())
     whole = _recovery(splits, _config(), minilm_tokenizer)
     assert whole.scoring_positions == whole.selection_positions == list(range(20))
     with pytest.raises(ValueError, match="empty part"):

@@ -37,8 +37,10 @@ def test_training_records_each_examples_logits_before_its_update(minilm_tokenize
     torch.testing.assert_close(result.training_logits[0], untrained)
     assert not torch.allclose(result.training_logits[1], untrained)
     path = tmp_path / "round.pt"
-    TrainedRound(0, result, 0.5, None, []).save_to(path)
-    torch.testing.assert_close(TrainedRound.load(path).training.training_logits, result.training_logits)
+    TrainedRound(0, result, 0.5, None, [], val_loss=0.7).save_to(path)
+    loaded = TrainedRound.load(path)
+    torch.testing.assert_close(loaded.training.training_logits, result.training_logits)
+    assert loaded.val_loss == 0.7
 
 
 def test_area_under_the_margin_and_cartography_from_recorded_logits():

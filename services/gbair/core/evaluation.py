@@ -27,6 +27,13 @@ def accuracy(probabilities: torch.Tensor, labels: torch.Tensor) -> float:
     return (probabilities.argmax(dim=-1) == labels).float().mean().item()
 
 
+def mean_log_loss(probabilities: torch.Tensor, labels: torch.Tensor) -> float:
+    """Cross-entropy of the labels under the probabilities: unlike accuracy, it moves with every example's
+    confidence, not only with the ones that cross the decision boundary."""
+    chosen = probabilities[torch.arange(len(labels)), labels].double()
+    return -chosen.clamp_min(torch.finfo(torch.float64).tiny).log().mean().item()
+
+
 def most_probable_other(scores: torch.Tensor, given: torch.Tensor) -> list[int]:
     """Per row of class scores (probabilities or logits), the highest-scoring class other than the given one."""
     others = scores.clone()

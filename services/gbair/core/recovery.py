@@ -13,7 +13,7 @@ from gbair.core.backend import LocalBackend, RoundBackend
 from gbair.core.config import GbairConfig
 from gbair.core.confident_learning import FOLD_METHODS, out_of_sample_fit
 from gbair.core.data.dataset import DataSplits, TextDataset
-from gbair.core.evaluation import accuracy, most_probable_other
+from gbair.core.evaluation import accuracy, mean_log_loss, most_probable_other
 from gbair.core.influence import NEEDS_INITIAL_STATE, NEEDS_VALIDATION_ERRORS, RELABEL_BY_MODEL, suspicion_scores
 from gbair.core.model.inputs import EncodedSet
 from gbair.core.model.pet import PetState
@@ -123,7 +123,8 @@ class Recovery:
         errors = [p for p in self.scoring_positions if wrong[p]]
         selection = self.selection_positions
         selection_accuracy = accuracy(val_probabilities[selection], self.validation.labels[selection])
-        return TrainedRound(state.next_round, training, selection_accuracy, test_accuracy, errors)
+        selection_loss = mean_log_loss(val_probabilities[selection], self.validation.labels[selection])
+        return TrainedRound(state.next_round, training, selection_accuracy, test_accuracy, errors, selection_loss)
 
     def finish_round(self, state: RecoveryState, trained: TrainedRound, progress: Progress = no_progress) -> RecoveryState:
         """Score and clean after `trained`; the returned state is `finished` when no further round follows."""
@@ -149,6 +150,7 @@ class Recovery:
             round=round_index,
             train_size=len(train_set),
             val_accuracy=trained.val_accuracy,
+            val_loss=trained.val_loss,
             test_accuracy=trained.test_accuracy,
             misclassified_val=len(trained.errors),
             flagged_ids=cleaning.flagged_ids,

@@ -68,6 +68,8 @@ class TrainedRound:
     test_accuracy: float | None
     errors: list[int]
     """Positions of the misclassified validation examples."""
+    val_loss: float | None = None
+    """None in rounds saved before it was recorded."""
 
     def save_to(self, path: Path) -> TrainedRound:
         """Write to a temporary name, then rename: a reader never sees half a file."""
@@ -77,6 +79,7 @@ class TrainedRound:
             "val_accuracy": self.val_accuracy,
             "test_accuracy": self.test_accuracy,
             "errors": self.errors,
+            "val_loss": self.val_loss,
             "initial_state": training.initial_state,
             "checkpoints": [
                 {"step": c.step, "epoch": c.epoch, "learning_rate": c.learning_rate, "state": c.state}
@@ -101,4 +104,5 @@ class TrainedRound:
             seconds=record["seconds"],
             training_logits=record.get("training_logits"),
         )
-        return cls(record["round"], training, record["val_accuracy"], record["test_accuracy"], record["errors"])
+        return cls(record["round"], training, record["val_accuracy"], record["test_accuracy"], record["errors"],
+                   record.get("val_loss"))

@@ -20,6 +20,11 @@ class RoundReport(BaseModel):
     val_accuracy: float = Field(
         description="Accuracy on the trusted examples that select the round (all of them unless split)."
     )
+    val_loss: float | None = Field(
+        None,
+        description="Mean cross-entropy on the same trusted examples; recorded to study round selection, "
+        "which reads the accuracy (absent from reports written before it was recorded).",
+    )
     test_accuracy: float | None
     misclassified_val: int
     flagged_ids: list[str] = Field(
