@@ -38,7 +38,7 @@ def _precision_at(scores, is_flipped, fraction=0.1):
 
 def test_default_method_flags_flipped_labels_far_more_often_than_chance(round_zero):
     """A small sample (400 training, 38 validation errors) is where the default is weakest: its TracIn half
-    has few errors to go on (docs/benchmarks.md, "The default, chosen on every kind of noise")."""
+    has few errors to go on (docs/benchmarks.md, "What is missing for issue 15")."""
     stats, is_flipped = round_zero
     scores = suspicion_scores(stats, GbairConfig().influence.method)
     assert roc_auc_score(is_flipped, scores) > 0.7
