@@ -61,7 +61,7 @@ from gbair.core.config import CleaningAction, GbairConfig, ScoringMethod
 from gbair.core.confident_learning import FOLD_METHODS, fold_training_sets, out_of_sample_fit, stratified_folds
 from gbair.core.data import NAMED_SETS, corrupt_labels, load_splits, true_label_names
 from gbair.core.data.dataset import DataSplits, TextDataset
-from gbair.core.evaluation import accuracy, most_probable_other
+from gbair.core.evaluation import accuracy, log_losses, most_probable_other
 from gbair.core.influence import INFLUENCE_METHODS, NEEDS_INITIAL_STATE, RELABEL_BY_MODEL, suspicion_scores
 from gbair.core.influence.methods import final_loss, mean_loss, standardise_within, tracin, tracin_class_loss
 from gbair.core.model.inputs import EncodedSet
@@ -402,7 +402,7 @@ def run_ranking_cell(args: argparse.Namespace, spec: CellSpec, progress: Progres
         rankings["ensemble"] = (fit.ensemble_suspicion_scores(), lambda p: fit.suggested_labels(p, ensemble=True))
     if clean_probabilities is not None:
         # The loss of the given label under the model trained on the true labels: a ceiling, not a method.
-        clairvoyant = -clean_probabilities[torch.arange(len(labels)), labels].clamp_min(np.finfo(float).tiny).log().numpy()
+        clairvoyant = log_losses(clean_probabilities, labels).numpy()
         rankings[CLAIRVOYANT] = (clairvoyant, from_probabilities(clean_probabilities))
 
     is_wrong = np.isin(train.ids, run.data.wrong_ids)

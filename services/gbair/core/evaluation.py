@@ -27,11 +27,16 @@ def accuracy(probabilities: torch.Tensor, labels: torch.Tensor) -> float:
     return (probabilities.argmax(dim=-1) == labels).float().mean().item()
 
 
-def mean_log_loss(probabilities: torch.Tensor, labels: torch.Tensor) -> float:
-    """Cross-entropy of the labels under the probabilities: unlike accuracy, it moves with every example's
-    confidence, not only with the ones that cross the decision boundary."""
+def log_losses(probabilities: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Each example's cross-entropy, -log p(label), in float64; a zero probability gives a large finite loss."""
     chosen = probabilities[torch.arange(len(labels)), labels].double()
-    return -chosen.clamp_min(torch.finfo(torch.float64).tiny).log().mean().item()
+    return -chosen.clamp_min(torch.finfo(torch.float64).tiny).log()
+
+
+def mean_log_loss(probabilities: torch.Tensor, labels: torch.Tensor) -> float:
+    """Unlike accuracy, it moves with every example's confidence, not only with the ones that cross the
+    decision boundary."""
+    return log_losses(probabilities, labels).mean().item()
 
 
 def most_probable_other(scores: torch.Tensor, given: torch.Tensor) -> list[int]:

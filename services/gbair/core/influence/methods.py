@@ -71,12 +71,10 @@ def tracin_class_loss(
     for the recovery benchmark's variants."""
     loss = final_loss(stats) if loss is None else loss
     loss_alone = mean_loss(stats) if loss_alone is None else loss_alone
-    count = len(stats.train_ids)
     suspected = torch.tensor(most_probable_other(stats.final_logits, stats.train_labels))
     of_suspected = stats.query_labels.unsqueeze(0) == suspected.unsqueeze(1)  # (N, M)
-    opposition = _opposition(stats, of_suspected)
-    mean_percentile = ((_ranks(opposition) + 1) / count + (_ranks(loss) + 1) / count) / 2
-    return torch.where(of_suspected.any(dim=1), mean_percentile, (_ranks(loss_alone) + 1) / count)
+    mean_percentile = (_percentiles(_opposition(stats, of_suspected)) + _percentiles(loss)) / 2
+    return torch.where(of_suspected.any(dim=1), mean_percentile, _percentiles(loss_alone))
 
 
 def tracin_cos(stats: InfluenceStatistics) -> torch.Tensor:
@@ -187,6 +185,11 @@ def _opposition(stats: InfluenceStatistics, read: torch.Tensor) -> torch.Tensor:
     """-sum_c eta_c sum_v g_c(z) . g_c(v) over the misclassified validation examples v that `read` (N, M) marks
     for each z."""
     return -stats.weighted((stats.dots * read.to(stats.dots.dtype)).sum(dim=2))
+
+
+def _percentiles(values: torch.Tensor) -> torch.Tensor:
+    """(rank + 1) / N: 1 for the largest value."""
+    return (_ranks(values) + 1) / values.numel()
 
 
 def _ranks(values: torch.Tensor) -> torch.Tensor:
