@@ -56,7 +56,7 @@ def round_metrics(report: RoundReport | dict) -> pb.RoundMetrics:
         round=row["round"], train_size=row["train_size"], val_accuracy=row["val_accuracy"],
         test_accuracy=row["test_accuracy"], misclassified_val=row["misclassified_val"], flagged=row["flagged"],
         flagged_corrupted=row["flagged_corrupted"], train_seconds=row["timings"]["train_s"],
-        influence_seconds=row["timings"]["influence_s"],
+        influence_seconds=row["timings"]["influence_s"], val_loss=row.get("val_loss"),
     )
 
 
