@@ -6,7 +6,9 @@ through the Serve deployment with each replica count (one thread per replica). A
 count loads the model and checkpoints into the replicas (cold); the warm calls after it measure
 steady-state throughput. Each time is a median of --repeats calls. Prints a table and writes JSON.
 
-    .venv/bin/python benchmarks/scaling.py --train-size 256 --out benchmarks/results/scaling.json
+    .venv/bin/python benchmarks/scaling.py --out benchmarks/results/scaling.json
+
+The shards and batches are the service's defaults: with 1,024 examples, four shards of four batches.
 """
 
 from __future__ import annotations
@@ -23,11 +25,15 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from gbair.core.config import GbairConfig
+from gbair.core.config import GbairConfig, InfluenceConfig
 from gbair.core.data import load_splits
 from gbair.core.influence import query_gradients, training_statistics
 from gbair.core.model import PetClassifier, encode
 from gbair.core.training import train_classifier
+from gbair.serving.config import ServingConfig
+
+SCORING_SIZE = 1024
+"""Training examples scored: four of the service's default shards, so each of two replicas takes two."""
 
 
 def measure_scoring(
@@ -119,11 +125,11 @@ def measure_scoring(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--train-size", type=int, default=256)
+    parser.add_argument("--train-size", type=int, default=SCORING_SIZE)
     parser.add_argument("--queries", type=int, default=32, help="validation examples used as queries")
     parser.add_argument("--replicas", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--shard-size", type=int, default=32)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--shard-size", type=int, default=ServingConfig().shard_size)
+    parser.add_argument("--batch-size", type=int, default=InfluenceConfig().batch_size)
     parser.add_argument("--repeats", type=int, default=3, help="warm calls per setup; the table shows medians")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/scaling.json"))
     args = parser.parse_args()

@@ -21,8 +21,12 @@ def check_influence_application(config: dict) -> ServeDeploySchema:
     assert application.import_path == f"{build_app.__module__}:{build_app.__name__}"
     (deployment,) = application.deployments
     assert deployment.name == InfluenceScorer.name
-    assert deployment.max_ongoing_requests == InfluenceScorer.max_ongoing_requests == 2, (
-        "a replica scores one shard while the next waits inside it"
+    assert deployment.max_ongoing_requests == InfluenceScorer.max_ongoing_requests == 1, (
+        "a replica takes one shard at a time, so none waits behind a busy replica while another idles"
+    )
+    max_backoff_s = InfluenceScorer._deployment_config.request_router_config.max_backoff_s
+    assert (deployment.request_router_config or {}).get("max_backoff_s") == max_backoff_s < 0.5, (
+        "shards waiting in the router retry sooner than Serve's default half second"
     )
     autoscaling = deployment.autoscaling_config
     assert 1 <= autoscaling["min_replicas"] <= autoscaling["max_replicas"]

@@ -24,11 +24,12 @@ from gbair.serving.checkpoints import StoredCheckpoint, read_checkpoint
 from gbair.serving.shards import ShardRequest, ShardRequestError
 
 
-# A replica scores one shard at a time (its one scoring thread: scoring is CPU/GPU bound and loads
-# checkpoints into the one model). It accepts a second so that the next shard waits inside the replica, ready
-# the moment the first is done, instead of in the router, whose retries back off up to half a second while
-# the replica idles.
-@serve.deployment(max_ongoing_requests=2)
+# A replica takes one shard at a time (its one scoring thread: scoring is CPU/GPU bound and loads checkpoints
+# into the one model), so the router can never queue a second shard behind a busy replica while another idles.
+# With two shards in flight per replica it did: its queue-length cache forgets a replica after 10 s, and a
+# replica it still remembers wins over one it must probe, so both shards of a call went to one replica in one
+# call of three. The shards that wait in the router retry every 50 ms at most instead of Serve's 0.5 s.
+@serve.deployment(max_ongoing_requests=1, request_router_config={"max_backoff_s": 0.05})
 class InfluenceScorer:
     def __init__(self, threads: int = 1, checkpoint_cache_size: int = 64):
         # Every shard is scored on this one thread, not on whichever of Serve's pool threads takes the

@@ -10,6 +10,7 @@ method exactly what the single-process run gives it.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -67,18 +68,57 @@ class ShardRequest:
 
 
 def split(train: EncodedSet, shard_size: int, batch_size: int) -> list[list[int]]:
-    """Positions of each shard: whole batches exactly as core's training_statistics forms them over the full
-    set, so every example is scored in the same padded batch as in a single-process run and the gathered
-    statistics match it to the last bit on the same kernels.
+    """Positions of each shard, the heaviest shard first: whole batches exactly as core's
+    training_statistics forms them over the full set, so every example is scored in the same padded batch as
+    in a single-process run and the gathered statistics match it to the last bit on the same kernels.
 
-    The batches run from the shortest texts to the longest, so shard k takes batches k, k + S, k + 2S, ...
-    of the S shards: every shard gets short and long batches alike and the replicas finish together. A
-    shard's examples, sorted by length again inside the replica, fall back into these same batches (the
-    one short batch, the last, is the last of its shard)."""
-    batches = [batch.positions.tolist() for batch in train.batches(batch_size)]
-    per_shard = max(1, shard_size // batch_size)
-    num_shards = -(-len(batches) // per_shard)
-    return [sum(batches[shard::num_shards], []) for shard in range(num_shards)]
+    The shards cost about the same (see `deal`), so that the replicas finish together. A shard keeps its
+    batches in the length-sorted order, so its examples, sorted by length again inside the replica, fall back
+    into these same batches (the one short batch, the last, is the last of its shard)."""
+    padded = [(batch.positions.tolist(), batch.input_ids.numel()) for batch in train.batches(batch_size)]
+    if not padded:
+        return []
+    num_shards = -(-len(padded) // max(1, shard_size // batch_size))
+    shards = deal([tokens for _, tokens in padded], num_shards)
+    return [sum((padded[b][0] for b in sorted(shard)), []) for shard in shards]
+
+
+def deal(costs: Sequence[int], num_shards: int) -> list[list[int]]:
+    """Indices of `costs` in `num_shards` groups of equal size (give or take one) and about equal sums, the
+    heaviest group first.
+
+    A batch costs a fixed part (its per-example gradient products) plus a part that grows with its padded
+    tokens, `costs`. Equal counts even the fixed part. The items are dealt from the costliest down, each to
+    the group with room whose sum is lowest; then, while one exists, a swap between the heaviest and the
+    lightest group that narrows their gap is made (each swap lowers the sum of squared group sums, so this
+    ends)."""
+    room = -(-len(costs) // num_shards)
+    full_groups_left = len(costs) - (room - 1) * num_shards  # groups that take `room` items; the rest one fewer
+    groups: list[list[int]] = [[] for _ in range(num_shards)]
+    sums = [0] * num_shards
+    open_groups = [(0, g) for g in range(num_shards)]  # a heap of (sum, group) over the groups with room
+    for item in sorted(range(len(costs)), key=lambda i: costs[i], reverse=True):
+        _, group = heapq.heappop(open_groups)
+        while len(groups[group]) == room - 1 and not full_groups_left:
+            _, group = heapq.heappop(open_groups)
+        groups[group].append(item)
+        sums[group] += costs[item]
+        if len(groups[group]) == room:
+            full_groups_left -= 1
+        else:
+            heapq.heappush(open_groups, (sums[group], group))
+    while True:
+        heavy, light = max(range(num_shards), key=sums.__getitem__), min(range(num_shards), key=sums.__getitem__)
+        gap = sums[heavy] - sums[light]
+        swaps = [(h, l) for h in groups[heavy] for l in groups[light] if 0 < costs[h] - costs[l] < gap]
+        if not swaps:
+            break
+        h, l = min(swaps, key=lambda pair: abs(gap - 2 * (costs[pair[0]] - costs[pair[1]])))
+        groups[heavy][groups[heavy].index(h)], groups[light][groups[light].index(l)] = l, h
+        moved = costs[h] - costs[l]
+        sums[heavy] -= moved
+        sums[light] += moved
+    return [groups[g] for g in sorted(range(num_shards), key=sums.__getitem__, reverse=True)]
 
 
 def gather(parts: Sequence[InfluenceStatistics], positions: Sequence[Sequence[int]], num_train: int) -> InfluenceStatistics:
