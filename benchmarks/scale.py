@@ -36,10 +36,9 @@ from rich.table import Table
 from benchmarks.common import machine, run_main, write_json
 from benchmarks.scaling import SCORING_SIZE, measure_scoring
 from gbair.core.backend import LocalBackend, RoundBackend
-from gbair.core.config import GbairConfig, InfluenceConfig
+from gbair.core.config import GbairConfig
 from gbair.core.data import DataSplits, TextDataset, load_splits
 from gbair.core.recovery import Recovery
-from gbair.serving.config import ServingConfig
 
 GIB = 1024**3
 PHASES = {"train": "train", "probabilities": "evaluate", "query_gradients": "query gradients",
@@ -221,8 +220,7 @@ def main(argv: list[str] | None = None) -> int:
             by_key[smallest, "ray"]["seconds"]["round"] / by_key[smallest, "local"]["seconds"]["round"], 3)
     if "ray" in args.backends:
         result["coordinator_peak_rss_gib"] = by_key[largest, "ray"]["peak_rss_gib"]["coordinator"]
-    scoring = measure_scoring(args.scoring_size, 32, [1, 2], shard_size=ServingConfig().shard_size,
-                              batch_size=InfluenceConfig().batch_size)
+    scoring = measure_scoring(args.scoring_size, 32, [1, 2])
     speed_ups = {row["replicas"]: row["speed_up_vs_core"] for row in scoring["rows"]}
     result.update(one_replica_vs_core=round(speed_ups[1], 3), two_replicas_vs_core=round(speed_ups[2], 3),
                   scoring=scoring, growth_exponent=growth(result["rows"]))

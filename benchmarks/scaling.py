@@ -37,7 +37,8 @@ SCORING_SIZE = 1024
 
 
 def measure_scoring(
-    train_size: int, query_count: int, replica_counts: list[int], shard_size: int, batch_size: int, repeats: int = 3
+    train_size: int, query_count: int, replica_counts: list[int], shard_size: int = ServingConfig().shard_size,
+    batch_size: int = InfluenceConfig().batch_size, repeats: int = 3,
 ) -> dict:
     """Scoring throughput in this process (one torch thread) and on each number of replicas (one thread
     each), as medians of `repeats` warm calls; starts a local Ray cluster and shuts it down.

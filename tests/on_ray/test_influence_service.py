@@ -69,7 +69,7 @@ def _assert_equal_to_core(statistics, expected):
 
 
 @pytest.mark.parametrize("size, shard_size, batch_size", [(103, 24, 8), (96, 32, 8), (7, 32, 8), (50, 1, 4)])
-def test_shards_keep_core_batches_and_each_takes_short_and_long_ones(size, shard_size, batch_size):
+def test_shards_keep_core_batches_and_go_heaviest_first(size, shard_size, batch_size):
     generator = torch.Generator().manual_seed(size)
     lengths = torch.randint(1, 60, (size,), generator=generator).tolist()
     train = EncodedSet([f"x{i}" for i in range(size)], [[5] * n for n in lengths], torch.zeros(size, dtype=torch.long), 0)
