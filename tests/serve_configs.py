@@ -10,12 +10,17 @@ from ray.serve.schema import ServeDeploySchema
 
 from gbair.serving.config import ServingConfig
 from gbair.serving.deployment import InfluenceScorer, build_app
+from gbair.serving.driver import controller_options
 
 
 def check_influence_application(config: dict) -> ServeDeploySchema:
     unknown = unknown_fields(ServeDeploySchema, config)
     assert not unknown, f"fields Ray Serve does not know (it would drop them): {unknown}"
     schema = ServeDeploySchema.model_validate(config)
+    assert schema.controller_options is not None, "the controller's loop interval is part of every config"
+    assert schema.controller_options.runtime_env == controller_options(ServingConfig())["runtime_env"], (
+        "the controller wakes as often as on a cluster the driver starts"
+    )
     (application,) = schema.applications
     assert application.name == ServingConfig().app_name
     assert application.import_path == f"{build_app.__module__}:{build_app.__name__}"

@@ -1,5 +1,6 @@
 """The influence service on a real local Ray Serve: sharded scoring equals core's, shares one stored copy of
-the query gradients among all shards, survives a killed replica, and refuses a bad request with a clear error."""
+the query gradients among all shards, survives a killed replica, refuses a bad request with a clear error,
+and runs under a Serve controller that wakes at the configured interval."""
 
 import asyncio
 import dataclasses
@@ -7,6 +8,7 @@ import threading
 import time
 
 import numpy as np
+import psutil
 import pytest
 import ray
 import torch
@@ -25,7 +27,7 @@ from gbair.core.model.inputs import EncodedSet
 from gbair.core.training import train_classifier
 from gbair.serving.checkpoints import store_checkpoints
 from gbair.serving.deployment import InfluenceScorer
-from gbair.serving.driver import ShardedScoring
+from gbair.serving.driver import CONTROL_LOOP_INTERVAL_VARIABLE, ShardedScoring
 from gbair.serving.shards import ShardRequest, ShardRequestError, split
 from test_training import separable
 
@@ -113,6 +115,20 @@ def test_gathered_statistics_equal_core_for_every_method(influence_handle, ray_c
     counts = [influence_handle.load_counts.remote().result() for _ in range(6)]
     assert all(c["model_loads"] == 1 and 1 <= c["checkpoint_reads"] <= len(job[3]) for c in counts), counts
     assert all(c["scoring_threads"] == 1 for c in counts), counts
+
+
+def test_the_serve_controller_the_driver_starts_wakes_at_the_configured_interval(influence_handle, ray_cluster):
+    # This process started the local cluster, so Ray's workers, the controller among them, descend from it.
+    (controller,) = [process for process in psutil.Process().children(recursive=True) if _is_serve_controller(process)]
+    environment = controller.environ()
+    assert environment.get(CONTROL_LOOP_INTERVAL_VARIABLE) == str(ray_cluster.serving.controller_loop_interval_s)
+
+
+def _is_serve_controller(process: psutil.Process) -> bool:
+    try:
+        return process.cmdline()[:1] != [] and process.cmdline()[0].startswith("ray::ServeController")
+    except psutil.NoSuchProcess:  # a worker Ray reaped while we looked
+        return False
 
 
 class RecordingHandle:

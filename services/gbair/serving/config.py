@@ -30,3 +30,9 @@ class ServingConfig(BaseModel):
     )
     max_shard_retries: int = Field(3, ge=0, description="Resends of a shard whose replica died.")
     checkpoint_cache_size: int = Field(64, ge=1, description="Checkpoints each replica keeps in memory.")
+    controller_loop_interval_s: float = Field(
+        0.5, gt=0,
+        description="How often the Serve controller this driver starts wakes (Serve's default: 0.1 s). Each turn "
+        "costs CPU that a local cluster takes from the busy replicas; autoscaling still reacts well within "
+        "upscale_delay_s. A running Serve controller (say, a RayService's) keeps its own.",
+    )

@@ -18,6 +18,8 @@ from gbair.serving.config import ServingConfig
 from gbair.serving.deployment import InfluenceScorer
 from gbair.serving.shards import ShardRequest, gather, split
 
+CONTROL_LOOP_INTERVAL_VARIABLE = "RAY_SERVE_CONTROL_LOOP_INTERVAL_S"
+
 # What a request meets when its replica dies under it (killed, out of memory, node lost).
 REPLICA_LOST = (RayActorError, ActorUnavailableError)
 
@@ -29,7 +31,7 @@ def deploy(config: ServingConfig) -> DeploymentHandle:
     except RayServeException:
         pass
     # Shards reach the service through deployment handles only, so no HTTP proxy is started.
-    serve.start(proxy_location="Disabled")
+    serve.start(proxy_location="Disabled", controller_options=controller_options(config))
     application = InfluenceScorer.options(
         autoscaling_config={
             "min_replicas": config.min_replicas,
@@ -40,6 +42,11 @@ def deploy(config: ServingConfig) -> DeploymentHandle:
         ray_actor_options={"num_cpus": config.cpus_per_replica, "num_gpus": config.gpus_per_replica},
     ).bind(threads=config.threads_per_replica, checkpoint_cache_size=config.checkpoint_cache_size)
     return serve.run(application, name=config.app_name, route_prefix=None)
+
+
+def controller_options(config: ServingConfig) -> dict:
+    """The Serve controller's options: its control loop's interval, read from the environment it starts in."""
+    return {"runtime_env": {"env_vars": {CONTROL_LOOP_INTERVAL_VARIABLE: str(config.controller_loop_interval_s)}}}
 
 
 class ShardedScoring:
