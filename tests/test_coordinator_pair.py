@@ -112,7 +112,13 @@ def _watch(client: GbairClient, job_id: str) -> list[pb.JobEvent]:
 
 
 def _events(store: Store, job_id: str) -> list:
-    return [event for _, event in store.events(job_id, "0", 1)]
+    """Every event of the job so far. One read returns at most a page, and a job that has run for minutes
+    (two progress events a second) has more than that."""
+    events, after = [], "0"
+    while entries := store.events(job_id, after, 1):
+        events += [event for _, event in entries]
+        after = entries[-1][0]
+    return events
 
 
 def _wait_for_markers(store: Store, job_id: str, expected: list[tuple[str, str]]) -> None:
