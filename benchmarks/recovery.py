@@ -632,6 +632,7 @@ def run_end_to_end_cell(args: argparse.Namespace, spec: CellSpec, progress: Prog
     clean_accuracy, run.seconds["train_clean"], clean_passes = journal.clean()
     passes = {key: value + clean_passes[key] for key, value in passes.items()}
     noisy_accuracy = round_zero.test_accuracy
+    noisy_label = {i: splits.label_names[label] for i, label in zip(splits.train.ids, splits.train.labels)}
 
     def summary(report: RecoveryReport, test_accuracy: float) -> dict[str, Any]:
         # With two classes a relabelled flip always gets its true label: relabel accuracy says nothing there.
@@ -647,7 +648,12 @@ def run_end_to_end_cell(args: argparse.Namespace, spec: CellSpec, progress: Prog
             "best_round": report.best_round,
             "rounds": [{"round": r.round, "train_size": r.train_size, "val_accuracy": r.val_accuracy,
                         "val_loss": r.val_loss, "test_accuracy": r.test_accuracy, "flagged": len(r.flagged_ids),
-                        "flagged_corrupted": r.flagged_corrupted} for r in report.rounds],
+                        "flagged_corrupted": r.flagged_corrupted,
+                        # A flagger that takes more of one class than the flips hold shifts the class prior.
+                        "flagged_by_noisy_label": dict(Counter(noisy_label[i] for i in r.flagged_ids)),
+                        "flips_found_by_true_label": dict(Counter(report.true_labels[i] for i in r.flagged_ids
+                                                                  if i in report.true_labels))}
+                       for r in report.rounds],
         }
 
     methods: dict[str, Any] = {}
