@@ -84,14 +84,14 @@ def test_no_job_runs_on_two_coordinators(shared, redis_url, first, dataset):
 
     with LocalCoordinator(folder / "second", settings) as second, GbairClient(second.target, TOKEN_A) as client:
         second_id = coordinator_id(second)
-        assert markers(_events(store, endless_id)) == [("started", first_id)], "taken from a live coordinator at start-up"
+        assert markers(store.events(endless_id)) == [("started", first_id)], "taken from a live coordinator at start-up"
         # While the second coordinator heartbeats and runs these jobs, the first keeps its job.
         job_ids = [
             client.submit(pb.JobSpec(dataset_id=dataset.dataset_id, corrupt=0.2, seed=seed), request_id=f"pair-{seed}").job_id
             for seed in range(2)
         ]
         events = {job_id: _watch(client, job_id) for job_id in job_ids}
-        before_kill = markers(_events(store, endless_id))
+        before_kill = markers(store.events(endless_id))
         first.kill()
         _wait_for_markers(store, endless_id, [("started", first_id), ("resumed", second_id)])
         client.cancel(endless_id)
@@ -111,18 +111,8 @@ def _watch(client: GbairClient, job_id: str) -> list[pb.JobEvent]:
     return list(client.stub.WatchJob(pb.WatchJobRequest(job_id=job_id), metadata=client.metadata, timeout=WAIT_TIMEOUT_S))
 
 
-def _events(store: Store, job_id: str) -> list:
-    """Every event of the job so far. One read returns at most a page, and a job that has run for minutes
-    (two progress events a second) has more than that."""
-    events, after = [], "0"
-    while entries := store.events(job_id, after, 1):
-        events += [event for _, event in entries]
-        after = entries[-1][0]
-    return events
-
-
 def _wait_for_markers(store: Store, job_id: str, expected: list[tuple[str, str]]) -> None:
     deadline = time.monotonic() + WAIT_TIMEOUT_S
-    while (found := markers(_events(store, job_id))) != expected:
+    while (found := markers(store.events(job_id))) != expected:
         assert time.monotonic() < deadline, f"job {job_id}: {found}, not {expected}"
         time.sleep(0.1)

@@ -367,9 +367,9 @@ class Store:
     def _event(self, client, job_id: str, event: JobEvent) -> None:
         client.xadd(self._key("job", job_id, "events"), {"event": event.model_dump_json()}, maxlen=EVENTS_KEPT, approximate=True)
 
-    def events(self, job_id: str, after: str, block_ms: int) -> list[tuple[str, JobEvent]]:
-        """Events after stream id `after` ('0' for all), waiting up to `block_ms` for the first."""
-        return self.event_entries(self.redis.xread({self._key("job", job_id, "events"): after}, count=500, block=block_ms))
+    def events(self, job_id: str) -> list[JobEvent]:
+        """Every event of the job kept so far (at most EVENTS_KEPT), oldest first."""
+        return [JobEvent.model_validate_json(fields["event"]) for _, fields in self.redis.xrange(self._key("job", job_id, "events"))]
 
     @staticmethod
     def event_entries(answer) -> list[tuple[str, JobEvent]]:
