@@ -126,9 +126,10 @@ def test_the_serve_controller_the_driver_starts_wakes_at_the_configured_interval
 
 def _is_serve_controller(process: psutil.Process) -> bool:
     try:
-        return process.cmdline()[:1] != [] and process.cmdline()[0].startswith("ray::ServeController")
+        command = process.cmdline()
     except psutil.NoSuchProcess:  # a worker Ray reaped while we looked
         return False
+    return bool(command) and command[0].startswith("ray::ServeController")
 
 
 class RecordingHandle:
