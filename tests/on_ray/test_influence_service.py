@@ -1,9 +1,11 @@
 """The influence service on a real local Ray Serve: sharded scoring equals core's, shares one stored copy of
 the query gradients among all shards, survives a killed replica, refuses a bad request with a clear error,
-and runs under a Serve controller that wakes at the configured interval."""
+keeps the router's warnings about shards waiting for a replica out of the log, and runs under a Serve
+controller that wakes at the configured interval."""
 
 import asyncio
 import dataclasses
+import logging
 import threading
 import time
 
@@ -226,6 +228,43 @@ def test_a_shard_that_keeps_losing_its_replica_fails_with_a_clear_error(stalling
     serving = ray_cluster.serving.model_copy(update={"max_shard_retries": 1, "shard_size": 40})
     with pytest.raises(RuntimeError, match=r"shard 0 \(40 examples\) lost its replica 2 times; giving up"):
         _score(stalling_scorer(3), serving, job)
+
+
+class RecordingLogHandler(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def test_shards_waiting_for_the_one_replica_leave_no_routing_warnings_in_the_log(ray_cluster, job):
+    # Serve's router warns every 50 routing attempts (about 2.6 s at a 50 ms backoff) that a request found
+    # no free replica. Here the second shard waits the first one's 6 s: it would warn at least twice.
+    class SlowScorer(InfluenceScorer.func_or_class):
+        async def score(self, request):
+            await asyncio.sleep(6)
+            return await super().score(request)
+
+    app_name = "gbair-influence-slow"
+    deployment = serve.deployment(
+        SlowScorer, name="SlowScorer", num_replicas=1, max_ongoing_requests=1,
+        request_router_config={"max_backoff_s": 0.05},
+    )
+    handle = serve.run(deployment.bind(threads=1), name=app_name, route_prefix=None)
+    serve_log, recorded = logging.getLogger("ray.serve"), RecordingLogHandler()
+    serve_log.addHandler(recorded)
+    try:
+        started = time.monotonic()
+        statistics, _ = _score(handle, ray_cluster.serving.model_copy(update={"shard_size": 20}), job)
+        waited = time.monotonic() - started
+    finally:
+        serve_log.removeHandler(recorded)
+        serve.delete(app_name)
+    _assert_equal_to_core(statistics, job[-1])
+    assert waited >= 12
+    assert not [m for m in recorded.messages if m.startswith("Failed to route request")], recorded.messages
 
 
 def test_a_bad_shard_request_gets_a_clear_error_and_no_retry(influence_handle, ray_cluster, job):

@@ -4,6 +4,8 @@ whose replica died, and gather the statistics in order."""
 
 from __future__ import annotations
 
+import logging
+
 import ray
 from ray import serve
 from ray.exceptions import ActorUnavailableError, RayActorError
@@ -22,6 +24,18 @@ CONTROL_LOOP_INTERVAL_VARIABLE = "RAY_SERVE_CONTROL_LOOP_INTERVAL_S"
 
 # What a request meets when its replica dies under it (killed, out of memory, node lost).
 REPLICA_LOST = (RayActorError, ActorUnavailableError)
+
+
+class WaitingShardsFilter(logging.Filter):
+    """Drops Serve's router warning that a request is still waiting for a replica. A replica takes one shard
+    at a time, so every shard beyond the replicas waits by design, and each would repeat the warning every
+    few seconds for as long as scoring lasts."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Failed to route request after ")
+
+
+WAITING_SHARDS_FILTER = WaitingShardsFilter()
 
 
 def deploy(config: ServingConfig) -> DeploymentHandle:
@@ -54,6 +68,8 @@ class ShardedScoring:
         self.handle = handle
         self.config = config
         self.resent_shards = 0
+        # The router logs through Serve's logger in this process; adding the same filter again is a no-op.
+        logging.getLogger("ray.serve").addFilter(WAITING_SHARDS_FILTER)
 
     def statistics(
         self,
