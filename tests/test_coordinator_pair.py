@@ -79,7 +79,14 @@ def test_no_job_runs_on_two_coordinators(shared, redis_url, first, dataset):
     store = Store.connect(redis_url, settings["redis_prefix"])
     first_id = coordinator_id(first)
     with GbairClient(first.target, TOKEN_A) as to_first:
-        endless_id = to_first.submit(pb.JobSpec(dataset_id=dataset.dataset_id, epochs=1000), request_id="endless").job_id
+        # Outlasts the test: 1,000 epochs a round and a round per removed example. One round of 1,000 epochs
+        # with the default method ends about 15 s after it starts on this data (and a round 0 that leaves no
+        # validation errors ends the job), so on a slow machine it could end before the kill and leave
+        # nothing to resume.
+        endless_spec = pb.JobSpec(
+            dataset_id=dataset.dataset_id, epochs=1000, method="loss", rounds=100, patience=100, budget=1
+        )
+        endless_id = to_first.submit(endless_spec, request_id="endless").job_id
     _wait_for_markers(store, endless_id, [("started", first_id)])
 
     with LocalCoordinator(folder / "second", settings) as second, GbairClient(second.target, TOKEN_A) as client:
@@ -93,7 +100,7 @@ def test_no_job_runs_on_two_coordinators(shared, redis_url, first, dataset):
         events = {job_id: _watch(client, job_id) for job_id in job_ids}
         before_kill = markers(store.events(endless_id))
         first.kill()
-        _wait_for_markers(store, endless_id, [("started", first_id), ("resumed", second_id)])
+        _wait_for_markers(store, endless_id, [("started", first_id), ("resumed", second_id)], [first, second])
         client.cancel(endless_id)
         endless = _watch(client, endless_id)
 
@@ -111,8 +118,28 @@ def _watch(client: GbairClient, job_id: str) -> list[pb.JobEvent]:
     return list(client.stub.WatchJob(pb.WatchJobRequest(job_id=job_id), metadata=client.metadata, timeout=WAIT_TIMEOUT_S))
 
 
-def _wait_for_markers(store: Store, job_id: str, expected: list[tuple[str, str]]) -> None:
+def _wait_for_markers(
+    store: Store, job_id: str, expected: list[tuple[str, str]], coordinators: list[LocalCoordinator] = ()
+) -> None:
     deadline = time.monotonic() + WAIT_TIMEOUT_S
     while (found := markers(store.events(job_id))) != expected:
-        assert time.monotonic() < deadline, f"job {job_id}: {found}, not {expected}"
+        assert time.monotonic() < deadline, f"job {job_id}: {found}, not {expected}\n" + _scheduling_state(
+            store, job_id, coordinators
+        )
         time.sleep(0.1)
+
+
+def _scheduling_state(store: Store, job_id: str, coordinators: list[LocalCoordinator]) -> str:
+    """What the takeover depends on, for a failure's message: the job's lease, the running list and the
+    queue (store.py's key layout), the job's last events, and each coordinator's process state and log."""
+    lease = f"{store.prefix}:job:{job_id}:lease"
+    lines = [
+        f"lease holder {store.redis.get(lease)!r}, ttl {store.redis.pttl(lease)} ms",
+        f"running {store.redis.lrange(f'{store.prefix}:running', 0, -1)}",
+        f"queue {store.redis.lrange(f'{store.prefix}:queue', 0, -1)}",
+        f"last events {[(e.phase, e.message) for e in store.events(job_id)[-5:]]}",
+    ]
+    for coordinator in coordinators:
+        exit_code = coordinator.process.poll() if coordinator.process else None
+        lines.append(f"--- {coordinator.log_path} (exit code {exit_code}):\n{coordinator.log_path.read_text()[-3000:]}")
+    return "\n".join(lines)
