@@ -15,6 +15,7 @@ from gbair.client import GbairClient
 from gbair.coordinator.local import LocalCoordinator
 from gbair.coordinator.store import Store
 from gbair.v1 import gbair_pb2 as pb
+from job_waits import endless_job
 from labeled_files import write_dataset_files
 from test_service import TOKEN_A, coordinator_settings
 
@@ -79,14 +80,7 @@ def test_no_job_runs_on_two_coordinators(shared, redis_url, first, dataset):
     store = Store.connect(redis_url, settings["redis_prefix"])
     first_id = coordinator_id(first)
     with GbairClient(first.target, TOKEN_A) as to_first:
-        # Outlasts the test: 1,000 epochs a round and a round per removed example. One round of 1,000 epochs
-        # with the default method ends about 15 s after it starts on this data (and a round 0 that leaves no
-        # validation errors ends the job), so on a slow machine it could end before the kill and leave
-        # nothing to resume.
-        endless_spec = pb.JobSpec(
-            dataset_id=dataset.dataset_id, epochs=1000, method="loss", rounds=100, patience=100, budget=1
-        )
-        endless_id = to_first.submit(endless_spec, request_id="endless").job_id
+        endless_id = to_first.submit(endless_job(dataset.dataset_id), request_id="endless").job_id
     _wait_for_markers(store, endless_id, [("started", first_id)])
 
     with LocalCoordinator(folder / "second", settings) as second, GbairClient(second.target, TOKEN_A) as client:

@@ -17,7 +17,7 @@ from gbair.coordinator.round_models import RoundModels, load_round_model
 from gbair.coordinator.settings import CoordinatorSettings
 from gbair.coordinator.store import Store
 from gbair.v1 import gbair_pb2 as pb
-from job_waits import wait_for_status
+from job_waits import endless_job, wait_for_status
 from labeled_files import write_dataset_files
 from test_service import TOKEN_A, TOKEN_A_READ, TOKEN_B, coordinator_settings
 
@@ -121,9 +121,8 @@ def _redis_readers_blocked_on_events(redis_url: str, samples: int = 6) -> int:
 def test_stream_caps_are_per_tenant_and_watchers_share_one_reader(coordinator, finished, files, redis_url):
     dataset, _ = finished
     a, b = GbairClient(coordinator.target, TOKEN_A), GbairClient(coordinator.target, TOKEN_B)
-    long = pb.JobSpec(dataset_id=dataset.dataset_id, epochs=200, rounds=1)
-    running = a.submit(long)
-    waiting = a.submit(long)
+    running = a.submit(endless_job(dataset.dataset_id))
+    waiting = a.submit(endless_job(dataset.dataset_id))
     wait_for_status(a, running.job_id, pb.RUNNING)
     # The waiting job sends no events, so each Redis reader of its stream sits in a blocking XREAD.
     streams = [_open_stream(a.stub, TOKEN_A, waiting.job_id) for _ in range(STREAMS_PER_TENANT)]
