@@ -448,7 +448,8 @@ def test_the_evidence_names_the_models_prediction_for_each_trusted_example(write
 def test_rerun_with_my_decisions_opens_the_new_job_with_its_parent(writer, browser, web, job_id):
     browser.get(f"{web}/jobs/{job_id}")
     find(browser, "#rerun")[0].click()
-    wait_for(lambda: find(browser, "#parent") or find(browser, "#problem"), "the new job's page")
-    assert not find(browser, "#problem"), find(browser, "#problem")[0].text
+    # The new job runs, and its page reloads as its rounds are scored: each element is read in one step.
+    wait_for(lambda: text_of(browser, "#parent") or text_of(browser, "#problem"), "the new job's page")
+    assert text_of(browser, "#problem") is None, text_of(browser, "#problem")
     assert browser.current_url != f"{web}/jobs/{job_id}"
-    assert job_id in find(browser, "#parent")[0].text
+    assert job_id in wait_for(lambda: text_of(browser, "#parent"), "the new job's parent")
