@@ -125,12 +125,12 @@ def _wait_for_markers(
 
 def _scheduling_state(store: Store, job_id: str, coordinators: list[LocalCoordinator]) -> str:
     """What the takeover depends on, for a failure's message: the job's lease, the running list and the
-    queue (store.py's key layout), the job's last events, and each coordinator's process state and log."""
-    lease = f"{store.prefix}:job:{job_id}:lease"
+    queue (the store's own keys), the job's last events, and each coordinator's process state and log."""
+    lease = store._lease_key(job_id)
     lines = [
         f"lease holder {store.redis.get(lease)!r}, ttl {store.redis.pttl(lease)} ms",
-        f"running {store.redis.lrange(f'{store.prefix}:running', 0, -1)}",
-        f"queue {store.redis.lrange(f'{store.prefix}:queue', 0, -1)}",
+        f"running {store.redis.lrange(store._key('running'), 0, -1)}",
+        f"queue {store.redis.lrange(store._key('queue'), 0, -1)}",
         f"last events {[(e.phase, e.message) for e in store.events(job_id)[-5:]]}",
     ]
     for coordinator in coordinators:
