@@ -6,6 +6,7 @@ import csv
 import gzip
 import hashlib
 import json
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -443,6 +444,17 @@ def test_missing_column(tmp_path: Path) -> None:
     with pytest.raises(DataError) as caught:
         load_splits(str(train))
     assert_data_error(caught, train, 2, "missing column 'label'", "columns present: text, category")
+
+
+def test_a_data_error_survives_pickling_whole(tmp_path: Path) -> None:
+    # How a worker process (the benchmarks' pool) sends it back; unpickling used to fail on __init__'s arguments.
+    train = write_csv(tmp_path / "train.csv", [["text", "category"], ["a", "x"]])
+    with pytest.raises(DataError) as caught:
+        load_splits(str(train))
+    sent_back = pickle.loads(pickle.dumps(caught.value))
+    assert type(sent_back) is DataError
+    assert (sent_back.path, sent_back.row, sent_back.problem, str(sent_back)) == (
+        caught.value.path, caught.value.row, caught.value.problem, str(caught.value))
 
 
 def test_missing_column_in_a_json_list_names_the_element(tmp_path: Path) -> None:

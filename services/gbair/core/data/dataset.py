@@ -18,6 +18,11 @@ class DataError(ValueError):
         where = f"{self.path}, row {row}" if row is not None else self.path
         super().__init__(f"{where}: {problem}")
 
+    def __reduce__(self):
+        # Rebuilt from its own fields: a worker process (the benchmarks' pool) sends its error back pickled,
+        # and the default would call __init__ with the message alone.
+        return type(self), (self.path, self.row, self.problem)
+
 
 @dataclass(frozen=True)
 class TextDataset:
