@@ -24,7 +24,7 @@ from gbair.coordinator.retention import sweep
 from gbair.coordinator.settings import CoordinatorSettings
 from gbair.coordinator.store import Store
 from gbair.v1 import gbair_pb2 as pb
-from job_waits import wait_for_status
+from job_waits import endless_job, wait_for_status
 from labeled_files import rows, write_csv, write_dataset_files
 from test_service import TOKEN_A, TOKEN_A_READ, TOKEN_B, coordinator_settings
 
@@ -105,7 +105,7 @@ def test_events_use_only_the_phases_the_readme_lists(succeeded):
 
 def test_a_job_and_its_data_set_are_deleted_only_once_no_job_runs_on_them(coordinator, client, files, succeeded):
     dataset = client.upload_dataset("small", files["small"])
-    running = client.submit(pb.JobSpec(dataset_id=dataset.dataset_id, epochs=200, rounds=1), request_id="long-1")
+    running = client.submit(endless_job(dataset.dataset_id), request_id="long-1")
     wait_for_status(client, running.job_id, pb.RUNNING)
     error = _status_of(lambda: client.delete_job(running.job_id))
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION and "cancel it first" in error.details()

@@ -17,7 +17,7 @@ import pytest
 from gbair.client import GbairClient
 from gbair.coordinator.local import LocalCoordinator
 from gbair.v1 import gbair_pb2 as pb
-from job_waits import wait_for_status
+from job_waits import endless_job, wait_for_status
 from labeled_files import rows, write_dataset_files
 from test_service import TOKEN_A, TOKEN_A_READ, coordinator_settings
 
@@ -277,7 +277,7 @@ def test_rerun_needs_a_write_token_and_a_job_that_succeeded(coordinator, client,
     with GbairClient(coordinator.target, TOKEN_A_READ) as reader:
         error = _status_of(lambda: reader.rerun_with_decisions(parent.job_id))
     assert error.code() == grpc.StatusCode.PERMISSION_DENIED
-    running = client.submit(pb.JobSpec(dataset_id=dataset.dataset_id, epochs=200, rounds=1))
+    running = client.submit(endless_job(dataset.dataset_id))
     wait_for_status(client, running.job_id, pb.RUNNING)
     datasets = [d.dataset_id for d in client.list_datasets()]
     error = _status_of(lambda: client.rerun_with_decisions(running.job_id))

@@ -17,7 +17,7 @@ from gbair.coordinator.local import LocalCoordinator
 from gbair.core.model import PetClassifier
 from gbair.v1 import gbair_pb2 as pb
 from gbair.v1 import gbair_pb2_grpc
-from job_waits import wait_for_status
+from job_waits import endless_job, wait_for_status
 from labeled_files import write_dataset_files
 
 TOKEN_A = "token-tenant-a-0123456789"
@@ -307,7 +307,7 @@ def test_bad_input_gets_the_right_status_and_changes_nothing(coordinator, client
 
 def test_cancel_a_running_and_a_queued_job(client, finished):
     dataset, _, _ = finished
-    long = pb.JobSpec(dataset_id=dataset.dataset_id, epochs=200, rounds=1)
+    long = endless_job(dataset.dataset_id)
     running = client.submit(long)
     queued = client.submit(long)
     wait_for_status(client, running.job_id, pb.RUNNING)
