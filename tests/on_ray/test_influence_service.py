@@ -248,10 +248,8 @@ def test_shards_waiting_for_the_one_replica_leave_no_routing_warnings_in_the_log
             return await super().score(request)
 
     app_name = "gbair-influence-slow"
-    deployment = serve.deployment(
-        SlowScorer, name="SlowScorer", num_replicas=1, max_ongoing_requests=1,
-        request_router_config={"max_backoff_s": 0.05},
-    )
+    # The service's own deployment settings (one shard per replica, the router's backoff), one replica.
+    deployment = InfluenceScorer.options(func_or_class=SlowScorer, name="SlowScorer", num_replicas=1)
     handle = serve.run(deployment.bind(threads=1), name=app_name, route_prefix=None)
     serve_log, recorded = logging.getLogger("ray.serve"), RecordingLogHandler()
     serve_log.addHandler(recorded)
