@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -113,7 +114,7 @@ def _watch(client: GbairClient, job_id: str) -> list[pb.JobEvent]:
 
 
 def _wait_for_markers(
-    store: Store, job_id: str, expected: list[tuple[str, str]], coordinators: list[LocalCoordinator] = ()
+    store: Store, job_id: str, expected: list[tuple[str, str]], coordinators: Sequence[LocalCoordinator] = ()
 ) -> None:
     deadline = time.monotonic() + WAIT_TIMEOUT_S
     while (found := markers(store.events(job_id))) != expected:
@@ -123,7 +124,7 @@ def _wait_for_markers(
         time.sleep(0.1)
 
 
-def _scheduling_state(store: Store, job_id: str, coordinators: list[LocalCoordinator]) -> str:
+def _scheduling_state(store: Store, job_id: str, coordinators: Sequence[LocalCoordinator]) -> str:
     """What the takeover depends on, for a failure's message: the job's lease, the running list and the
     queue (the store's own keys), the job's last events, and each coordinator's process state and log."""
     lease = store._lease_key(job_id)
