@@ -42,6 +42,7 @@ from typing import Any, get_args
 import numpy as np
 import torch
 from rich.console import Console
+from scipy.stats import binom
 
 from benchmarks.common import (
     CURVE_POINTS,
@@ -62,7 +63,13 @@ from gbair.core.confident_learning import FOLD_METHODS, fold_training_sets, out_
 from gbair.core.data import NAMED_SETS, corrupt_labels, load_splits, true_label_names
 from gbair.core.data.dataset import DataSplits, TextDataset
 from gbair.core.evaluation import accuracy, log_losses, most_probable_other
-from gbair.core.influence import INFLUENCE_METHODS, NEEDS_INITIAL_STATE, RELABEL_BY_MODEL, suspicion_scores
+from gbair.core.influence import (
+    INFLUENCE_METHODS,
+    NEEDS_INITIAL_STATE,
+    RELABEL_BY_MODEL,
+    InfluenceStatistics,
+    suspicion_scores,
+)
 from gbair.core.influence.methods import final_loss, mean_loss, standardise_within, tracin, tracin_class_loss
 from gbair.core.model.inputs import EncodedSet
 from gbair.core.neighbours import neighbour_labels
@@ -73,17 +80,45 @@ from gbair.core.report import RecoveryReport
 from gbair.core.training import initial_checkpoint
 from gbair.core.training_dynamics import area_under_the_margin, cartography, most_probable_other_label
 
-# Measured here only: what closes the gap of the plain sum (README, "Scoring methods": why the plain sum
-# cancels), the loss averaged over checkpoints alone, and the default with the final loss read alone too
-# (the default before the averaged one) or the averaged loss beside the opposition too.
-VARIANTS = {
-    "tracin-within-class": lambda stats: standardise_within(tracin(stats), stats.train_labels),
-    "mean-loss": mean_loss,
-    "tracin-class-final-loss": lambda stats: tracin_class_loss(stats, loss_alone=final_loss(stats)),
-    "tracin-class-mean-loss": lambda stats: tracin_class_loss(stats, loss=mean_loss(stats)),
+# How unlikely a class's share of the validation errors must be, were errors spread in proportion to the
+# classes, before `tracin-class-loss-pile-up-test` reads a class-wide bias; divided by the number of classes
+# (Bonferroni), so that many classes do not make one of them look biased by chance.
+ERRORS_PILE_UP_SIGNIFICANCE = 0.05
+
+
+def errors_pile_up(query_labels: torch.Tensor, trusted_labels: torch.Tensor, num_classes: int) -> bool:
+    """Whether the misclassified trusted examples (`query_labels`) pile up in some class beyond chance: a
+    one-sided binomial test of each class's error count against the whole trusted set's error rate."""
+    trusted = torch.bincount(trusted_labels, minlength=num_classes).numpy()
+    errors = torch.bincount(query_labels, minlength=num_classes).numpy()
+    if errors.sum() == 0:
+        return False
+    chance_of_as_many = binom.sf(errors - 1, trusted, errors.sum() / trusted.sum())
+    return bool((chance_of_as_many < ERRORS_PILE_UP_SIGNIFICANCE / num_classes).any())
+
+
+def tracin_class_loss_where_errors_pile_up(stats: InfluenceStatistics, trusted_labels: torch.Tensor) -> torch.Tensor:
+    """The default where the validation errors pile up in some class, else every example's loss averaged over
+    the checkpoints: the opposition read only on evidence of a class-wide bias."""
+    if errors_pile_up(stats.query_labels, trusted_labels, stats.final_logits.shape[1]):
+        return tracin_class_loss(stats)
+    return mean_loss(stats)
+
+
+# Measured here only, each from the statistics and the trusted set's labels: what closes the gap of the plain
+# sum (README, "Scoring methods": why the plain sum cancels), the loss averaged over checkpoints alone, the
+# default with the final loss read alone too (the default before the averaged one) or the averaged loss
+# beside the opposition too, and the default read only where the validation errors pile up in a class.
+VARIANTS: dict[str, Callable[[InfluenceStatistics, torch.Tensor], torch.Tensor]] = {
+    "tracin-within-class": lambda stats, _: standardise_within(tracin(stats), stats.train_labels),
+    "mean-loss": lambda stats, _: mean_loss(stats),
+    "tracin-class-final-loss": lambda stats, _: tracin_class_loss(stats, loss_alone=final_loss(stats)),
+    "tracin-class-mean-loss": lambda stats, _: tracin_class_loss(stats, loss=mean_loss(stats)),
+    "tracin-class-loss-pile-up-test": tracin_class_loss_where_errors_pile_up,
 }
 # Variants that suggest labels as the default does, from the model's probabilities of the flagged examples.
-VARIANTS_RELABEL_BY_MODEL = {"mean-loss", "tracin-class-final-loss", "tracin-class-mean-loss"}
+VARIANTS_RELABEL_BY_MODEL = {"mean-loss", "tracin-class-final-loss", "tracin-class-mean-loss",
+                             "tracin-class-loss-pile-up-test"}
 CLAIRVOYANT = "clairvoyant"
 # Every ranking scored. `cartography-variability` is ranked but not a --method: variability marks ambiguous
 # examples, a different thing from mislabeled ones; `clairvoyant` needs the true labels (synthetic noise only).
@@ -385,7 +420,7 @@ def run_ranking_cell(args: argparse.Namespace, spec: CellSpec, progress: Progres
             rankings[method] = (scores, suggest if method == args.gbair_method else None)
     for name, variant in VARIANTS.items():
         if name in args.methods:
-            rankings[name] = (variant(stats).numpy(), from_model if name in VARIANTS_RELABEL_BY_MODEL else None)
+            rankings[name] = (variant(stats, validation.labels).numpy(), from_model if name in VARIANTS_RELABEL_BY_MODEL else None)
     if "loss" in rankings:
         rankings["loss"] = (rankings["loss"][0], from_training)
     rankings["aum"] = (area_under_the_margin(training, labels), from_training)

@@ -226,3 +226,19 @@ def test_recovery_benchmark_scores_relabel_accuracy_with_more_than_two_classes(t
     assert "runs" not in entries and journal.round_zero()[0].errors == round_zero.errors
     journal.close()
     assert entries == {} and not kept.exists()
+
+
+def test_validation_errors_pile_up_only_beyond_chance_with_every_class_tested():
+    from benchmarks.recovery import errors_pile_up
+
+    trusted = torch.tensor([0] * 200 + [1] * 200)
+    # Class-conditional flips: the trusted examples of the flips' true class take most of the errors.
+    assert errors_pile_up(torch.tensor([0] * 24 + [1] * 61), trusted, 2)
+    # Uniform flips: the errors split about as the classes do.
+    assert not errors_pile_up(torch.tensor([0] * 47 + [1] * 48), trusted, 2)
+    assert not errors_pile_up(torch.tensor([], dtype=torch.long), trusted, 2)
+    # 11 of 20 errors in the first of six classes: the chance of as many is about 0.009, below 0.05 but not
+    # below 0.05 / 6, so with every class tested it is no pile-up. All 20 in it are.
+    six = torch.tensor([0] * 38 + [1] * 16 + [2] * 25 + [3] * 23 + [4] * 18 + [5] * 30)
+    assert not errors_pile_up(torch.tensor([0] * 11 + [1] + [2] * 4 + [3] * 2 + [5] * 2), six, 6)
+    assert errors_pile_up(torch.tensor([0] * 20), six, 6)
