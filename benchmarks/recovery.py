@@ -70,7 +70,7 @@ from gbair.core.influence import (
     InfluenceStatistics,
     suspicion_scores,
 )
-from gbair.core.influence.methods import final_loss, mean_loss, standardise_within, tracin, tracin_class_loss
+from gbair.core.influence.methods import final_loss, mean_loss, opposition_and_loss, standardise_within, tracin
 from gbair.core.model.inputs import EncodedSet
 from gbair.core.neighbours import neighbour_labels
 from gbair.core.progress import Progress, no_progress
@@ -98,26 +98,28 @@ def errors_pile_up(query_labels: torch.Tensor, trusted_labels: torch.Tensor, num
 
 
 def tracin_class_loss_where_errors_pile_up(stats: InfluenceStatistics, trusted_labels: torch.Tensor) -> torch.Tensor:
-    """The default where the validation errors pile up in some class, else every example's loss averaged over
-    the checkpoints: the opposition read only on evidence of a class-wide bias."""
+    """The ungated default where the validation errors pile up in some class, else every example's loss
+    averaged over the checkpoints: the opposition read only on evidence of a class-wide bias."""
     if errors_pile_up(stats.query_labels, trusted_labels, stats.final_logits.shape[1]):
-        return tracin_class_loss(stats)
+        return opposition_and_loss(stats)
     return mean_loss(stats)
 
 
 # Measured here only, each from the statistics and the trusted set's labels: what closes the gap of the plain
 # sum (README, "Scoring methods": why the plain sum cancels), the loss averaged over checkpoints alone, the
-# default with the final loss read alone too (the default before the averaged one) or the averaged loss
-# beside the opposition too, and the default read only where the validation errors pile up in a class.
+# default before it looked for the marks of class-conditional noise (`-ungated`), that one with the final loss
+# read alone too or the averaged loss beside the opposition too, and it read only where the validation errors
+# pile up in a class.
 VARIANTS: dict[str, Callable[[InfluenceStatistics, torch.Tensor], torch.Tensor]] = {
     "tracin-within-class": lambda stats, _: standardise_within(tracin(stats), stats.train_labels),
     "mean-loss": lambda stats, _: mean_loss(stats),
-    "tracin-class-final-loss": lambda stats, _: tracin_class_loss(stats, loss_alone=final_loss(stats)),
-    "tracin-class-mean-loss": lambda stats, _: tracin_class_loss(stats, loss=mean_loss(stats)),
+    "tracin-class-loss-ungated": lambda stats, _: opposition_and_loss(stats),
+    "tracin-class-final-loss": lambda stats, _: opposition_and_loss(stats, loss_alone=final_loss(stats)),
+    "tracin-class-mean-loss": lambda stats, _: opposition_and_loss(stats, loss=mean_loss(stats)),
     "tracin-class-loss-pile-up-test": tracin_class_loss_where_errors_pile_up,
 }
 # Variants that suggest labels as the default does, from the model's probabilities of the flagged examples.
-VARIANTS_RELABEL_BY_MODEL = {"mean-loss", "tracin-class-final-loss", "tracin-class-mean-loss",
+VARIANTS_RELABEL_BY_MODEL = {"mean-loss", "tracin-class-loss-ungated", "tracin-class-final-loss", "tracin-class-mean-loss",
                              "tracin-class-loss-pile-up-test"}
 CLAIRVOYANT = "clairvoyant"
 # Every ranking scored. `cartography-variability` is ranked but not a --method: variability marks ambiguous
@@ -414,7 +416,7 @@ def run_ranking_cell(args: argparse.Namespace, spec: CellSpec, progress: Progres
     for method in INFLUENCE_METHODS:
         if method in args.methods:
             scores = suspicion_scores(stats, method, vote_top_fraction=run.config.influence.vote_top_fraction,
-                                      seed=spec.seed, initial=initial_stats)
+                                      seed=spec.seed, initial=initial_stats, trusted_labels=validation.labels)
             # TracIn's relabel is many gradient passes per example and label: scored for G-BAIR's method only.
             suggest = from_model if method in RELABEL_BY_MODEL else from_tracin
             rankings[method] = (scores, suggest if method == args.gbair_method else None)

@@ -17,6 +17,7 @@ from gbair.core.influence import (
     suspicion_scores,
     training_statistics,
 )
+from gbair.core.influence.methods import opposition_and_loss
 from gbair.core.model import encode
 from gbair.core.training import train_classifier
 
@@ -135,17 +136,17 @@ def test_fused_adds_class_aware_tracin_and_self_influence_standardised_within_cl
     np.testing.assert_allclose(suspicion_scores(stats, "fused"), class_part + self_part)
 
 
-def test_tracin_class_loss_averages_percentiles_of_the_unstandardised_class_aware_sum_and_the_loss():
+def test_opposition_and_loss_averages_percentiles_of_the_unstandardised_class_aware_sum_and_the_loss():
     # Opposition to other-class errors: z0 2, z1 -0.5, z2 1, z3 9 (no standardising within given classes).
     dots = [[[-2.0, 2.0], [0.5, 0.5], [-1.0, 9.0], [1.0, -9.0]]]
     loss = [0.1, 2.0, 0.3, 0.5]
     stats = _stats(dots, train_labels=[1, 0, 1, 0], query_labels=[0, 1], losses=[loss])
     opposition_percentile = np.array([3, 1, 2, 4]) / 4
     loss_percentile = np.array([1, 4, 2, 3]) / 4
-    np.testing.assert_allclose(suspicion_scores(stats, "tracin-class-loss"), (opposition_percentile + loss_percentile) / 2)
+    np.testing.assert_allclose(opposition_and_loss(stats), (opposition_percentile + loss_percentile) / 2)
 
 
-def test_tracin_class_loss_reads_the_opposition_to_the_suspected_class_only_where_that_class_has_errors():
+def test_opposition_and_loss_reads_the_opposition_to_the_suspected_class_only_where_that_class_has_errors():
     # Three classes; the validation errors are of classes 0 and 2. The model suspects z0 (given 1) of being
     # a 2, z1 (given 0) of being a 1 and z2 (given 1) of being a 0. Two checkpoints.
     dots = [[[5.0, -7.0], [-8.0, -8.0], [-1.0, 3.0]]] * 2
@@ -160,7 +161,30 @@ def test_tracin_class_loss_reads_the_opposition_to_the_suspected_class_only_wher
     final_loss_percentile = np.array([2, 1, 3]) / 3
     expected = (opposition_percentile + final_loss_percentile) / 2
     expected[1] = 3 / 3
-    np.testing.assert_allclose(suspicion_scores(stats, "tracin-class-loss"), expected)
+    np.testing.assert_allclose(opposition_and_loss(stats), expected)
+
+
+def _labels(*counts: int) -> list[int]:
+    return [c for c, count in enumerate(counts) for _ in range(count)]
+
+
+def test_tracin_class_loss_reads_the_opposition_only_where_labels_were_taken_out_of_a_class():
+    # 100 training labels, 30 of class 0; 22 validation errors, 20 of them of class 0.
+    train_labels = _labels(30, 70)
+    query_labels = _labels(20, 2)
+    rng = np.random.default_rng(0)
+    dots = -np.abs(rng.normal(size=(1, 100, 22)))
+    losses = [rng.uniform(0, 1, 100)]
+    stats = _stats(dots.tolist(), train_labels, query_labels, losses=[row.tolist() for row in losses])
+    # The trusted set holds half of class 0 (a smaller share in training) and 20 of its 50 are wrong.
+    marked = suspicion_scores(stats, "tracin-class-loss", trusted_labels=torch.tensor(_labels(50, 50)))
+    np.testing.assert_allclose(marked, opposition_and_loss(stats))
+    # Its shares match the training labels': no mark of labels taken out of class 0, only the loss.
+    unmarked = suspicion_scores(stats, "tracin-class-loss", trusted_labels=torch.tensor(_labels(30, 70)))
+    np.testing.assert_allclose(unmarked, (np.argsort(np.argsort(np.mean(losses, axis=0))) + 1) / 100)
+    assert not np.allclose(marked, unmarked)
+    with pytest.raises(ValueError, match="labels of the trusted examples"):
+        suspicion_scores(stats, "tracin-class-loss")
 
 
 def _within_or_zero(values, groups):

@@ -252,7 +252,8 @@ class Recovery:
             start_queries = self.backend.query_gradients(start, self.validation.subset(errors))
             initial = self.backend.training_statistics(start, train, start_queries, progress)
         scores = suspicion_scores(
-            stats, method, vote_top_fraction=influence.vote_top_fraction, seed=influence.seed, initial=initial
+            stats, method, vote_top_fraction=influence.vote_top_fraction, seed=influence.seed, initial=initial,
+            trusted_labels=self.validation.labels[self.scoring_positions],
         )
         if method in RELABEL_BY_MODEL:
             return scores, None

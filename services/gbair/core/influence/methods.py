@@ -15,12 +15,15 @@ import torch
 
 from gbair.core.config import ScoringMethod
 from gbair.core.evaluation import most_probable_other
+from gbair.core.influence.class_bias import labels_taken_out_of_a_class
 from gbair.core.influence.statistics import InfluenceStatistics
 
 NEEDS_VALIDATION_ERRORS: frozenset[str] = frozenset(
     {"tracin-class-loss", "tracin", "tracin-class", "tracin-cos", "fused", "vote", "dda", "dda-debias", "dda-denoise"}
 )
 NEEDS_INITIAL_STATE: frozenset[str] = frozenset({"dda", "dda-debias"})
+# Methods that compare the training labels and the validation errors with the whole trusted set.
+NEEDS_TRUSTED_LABELS: frozenset[str] = frozenset({"tracin-class-loss"})
 # Methods whose relabel suggestion is the round's model's most probable other label, not TracIn's rule: at
 # many classes the few misclassified validation examples leave most classes without a query.
 RELABEL_BY_MODEL: frozenset[str] = frozenset({"tracin-class-loss", "loss"})
@@ -49,7 +52,22 @@ def tracin_class(stats: InfluenceStatistics) -> torch.Tensor:
     return standardise_within(opposition_to_other_classes(stats), stats.train_labels)
 
 
-def tracin_class_loss(
+def tracin_class_loss(stats: InfluenceStatistics, trusted_labels: torch.Tensor) -> torch.Tensor:
+    """`opposition_and_loss` where the round shows the marks of labels taken out of one class
+    (`class_bias`); elsewhere every example's percentile by its loss averaged over the checkpoints.
+
+    The opposition finds the flips that class-conditional noise makes; where that noise leaves no mark, it
+    is read against errors any model makes, and it only dilutes the loss, which ranks uniform flips, annotator
+    disagreement and flips over many classes better (docs/benchmarks.md, "A default that reads the opposition
+    only on the marks of class-conditional noise"). `trusted_labels`: the labels of the trusted examples the
+    misclassified ones (the queries) were drawn from."""
+    num_classes = stats.final_logits.shape[1]
+    if labels_taken_out_of_a_class(stats.train_labels, trusted_labels, stats.query_labels, num_classes):
+        return opposition_and_loss(stats)
+    return _percentiles(mean_loss(stats))
+
+
+def opposition_and_loss(
     stats: InfluenceStatistics, *, loss: torch.Tensor | None = None, loss_alone: torch.Tensor | None = None
 ) -> torch.Tensor:
     """Where z's suspected true class has misclassified validation examples: the mean of z's percentiles in
@@ -146,11 +164,15 @@ def suspicion_scores(
     vote_top_fraction: float = 0.1,
     seed: int = 0,
     initial: InfluenceStatistics | None = None,
+    trusted_labels: torch.Tensor | None = None,
 ) -> np.ndarray:
     """`initial` (statistics at the untrained initial state) is needed by the methods in
-    NEEDS_INITIAL_STATE. The PEER_METHODS are not influence methods."""
+    NEEDS_INITIAL_STATE, `trusted_labels` (of the trusted examples the queries were drawn from) by those in
+    NEEDS_TRUSTED_LABELS. The PEER_METHODS are not influence methods."""
+    if method in NEEDS_TRUSTED_LABELS and trusted_labels is None:
+        raise ValueError(f"{method} needs the labels of the trusted examples the validation errors were drawn from")
     scorers: dict[str, Callable[[], torch.Tensor]] = {
-        "tracin-class-loss": lambda: tracin_class_loss(stats),
+        "tracin-class-loss": lambda: tracin_class_loss(stats, trusted_labels),
         "tracin": lambda: tracin(stats),
         "tracin-class": lambda: tracin_class(stats),
         "tracin-cos": lambda: tracin_cos(stats),
