@@ -59,7 +59,7 @@ def test_confident_learning_ranks_cleanlab_issues_first_by_self_confidence():
     probabilities[np.arange(60), labels] += 2.0 * (rng.random(60) < 0.7)
     probabilities /= probabilities.sum(axis=1, keepdims=True)
     scores = OutOfSampleFit(labels, probabilities, probabilities).suspicion_scores()
-    issues = find_label_issues(labels, probabilities, return_indices_ranked_by="self_confidence")
+    issues = find_label_issues(labels, probabilities, return_indices_ranked_by="self_confidence", n_jobs=1)
     assert 0 < len(issues) < 60
     ranking = np.argsort(-scores, kind="stable")
     np.testing.assert_array_equal(ranking[: len(issues)], issues)

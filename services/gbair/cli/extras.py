@@ -10,7 +10,7 @@ from gbair.cli.errors import CommandError
 # Each extra's own top-level modules. engine, service and ray nest: service has engine's too, ray has
 # service's. web, the review app, stands alone: it is a client of the coordinator.
 EXTRA_MODULES = {
-    "engine": ("torch", "transformers", "peft", "numpy", "cleanlab", "sklearn", "gguf", "safetensors", "matplotlib"),
+    "engine": ("torch", "transformers", "peft", "numpy", "cleanlab", "sklearn", "scipy", "gguf", "safetensors", "matplotlib"),
     "service": ("redis", "grpc_health", "grpc_reflection"),
     "ray": ("ray",),
     "web": ("fastapi", "jinja2", "uvicorn", "python_multipart"),
