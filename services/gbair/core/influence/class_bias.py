@@ -19,8 +19,8 @@ from scipy.stats import fisher_exact
 
 # The chance, over all classes, of finding both marks where no labels were taken out of a class. Missing real
 # class-conditional flips costs the default far more than reading the opposition where there are none
-# (docs/benchmarks.md), so the level is lenient: with 200 trusted examples, a fifth of one class flipped shifts
-# its share by a z of only about 1.5.
+# (docs/benchmarks.md), so the level is lenient: with 400 training and 200 trusted examples, a fifth of one of
+# two balanced classes flipped shifts its share by a z of about 2.3, and the draw of the two sets can hide half.
 SIGNIFICANCE = 0.1
 
 
