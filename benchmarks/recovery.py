@@ -70,6 +70,7 @@ from gbair.core.influence import (
     InfluenceStatistics,
     suspicion_scores,
 )
+from gbair.core.influence.class_bias import labels_taken_out_of_a_class
 from gbair.core.influence.methods import final_loss, mean_loss, opposition_and_loss, standardise_within, tracin
 from gbair.core.model.inputs import EncodedSet
 from gbair.core.neighbours import neighbour_labels
@@ -458,10 +459,12 @@ def run_ranking_cell(args: argparse.Namespace, spec: CellSpec, progress: Progres
             truth = [label_index[run.data.true_labels[train.ids[p]]] for p in flips]
             metrics["relabel_accuracy"] = float(np.mean(np.equal(suggested, truth))) if flips else None
         methods[method] = metrics
+    # Whether the default read the opposition here (the marks of class-conditional noise) or the averaged loss.
+    marks = labels_taken_out_of_a_class(labels, validation.labels, validation.labels[errors], len(splits.label_names))
     return {
         **run.header(), "misclassified_val": len(errors), "checkpoints": len(training.checkpoints),
-        "accuracy": {"clean": clean_accuracy, "noisy": noisy_accuracy}, "methods": methods, "seconds": run.seconds,
-        "passes": run.passes(),
+        "class_conditional_marks": marks, "accuracy": {"clean": clean_accuracy, "noisy": noisy_accuracy},
+        "methods": methods, "seconds": run.seconds, "passes": run.passes(),
     }
 
 
@@ -748,6 +751,10 @@ def summarise(cells: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
             "accuracy": {name: mean_std([c["accuracy"][name] for c in group]) for name in ("clean", "noisy")},
             "methods": {},
         }
+        if grid == "ranking":
+            # Cells from before the field was recorded say nothing: None.
+            found = [c.get("class_conditional_marks") for c in group]
+            summary["class_conditional_marks"] = None if None in found else sum(found)
         for method in group[0]["methods"]:
             metrics = [c["methods"][method] for c in group]
             if grid == "ranking":
@@ -798,7 +805,7 @@ def markdown(summaries: dict[str, list[dict[str, Any]]]) -> str:
                 row += ["–"] * 3 if m is None else [
                     _cell(m["auroc"]), _cell(m["precision_at_k"]), _cell(m["relabel_accuracy"])]
             rows.append(row)
-        ks = ", ".join(f"{c}: k={next(iter(s['methods'].values()))['k']}, seeds {len(s['seeds'])}"
+        ks = ", ".join(f"{c}: k={next(iter(s['methods'].values()))['k']}, seeds {len(s['seeds'])}{_marks(s)}"
                        for c, s in zip(columns, group))
         target = "disputed rows" if noise == "real" else "flipped labels"
         text += f"## Ranking, {noise} noise: {target} found by the first model ({ks})\n\n" + markdown_table(header, rows) + "\n"
@@ -806,6 +813,11 @@ def markdown(summaries: dict[str, list[dict[str, Any]]]) -> str:
     if end_to_end:
         text += _end_to_end_markdown(end_to_end)
     return text
+
+
+def _marks(summary: dict[str, Any]) -> str:
+    found = summary.get("class_conditional_marks")
+    return "" if found is None else f", marks found at {found}"
 
 
 def _rate(summary: dict[str, Any]) -> str:

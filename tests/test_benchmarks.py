@@ -46,7 +46,10 @@ def test_recovery_benchmark_grids_score_every_method_and_resume(tmp_path, tiny_m
     summary = {s["noise"]: s for s in run["summary"]["ranking"]}
     for method in RANKED:
         assert summary["uniform"]["methods"][method]["auroc"]["mean"] == cells[0]["methods"][method]["auroc"]
+    for cell in cells:
+        assert summary[cell["noise"]]["class_conditional_marks"] == int(cell["class_conditional_marks"])
     table = (out / "recovery.md").read_text()
+    assert "seeds 1, marks found at 0" in table or "seeds 1, marks found at 1" in table
     assert table.index("Ranking, uniform noise") < table.index("Ranking, class-conditional noise")
     assert all(f"`{method}`" in table for method in RANKED)
     assert (out / "flips-found-diasafety-class-conditional-p0.25.png").stat().st_size > 1000
@@ -125,7 +128,7 @@ def test_recovery_benchmark_grids_score_every_method_and_resume(tmp_path, tiny_m
     merged = tmp_path / "merged"
     assert main(["--merge", str(out), str(other_seed), "--out", str(merged)]) == 0
     summary = json.loads((merged / "recovery.json").read_text())["summary"]["ranking"][0]
-    assert summary["seeds"] == [0, 1]
+    assert summary["seeds"] == [0, 1] and summary["class_conditional_marks"] == 2 * cells[0]["class_conditional_marks"]
     assert summary["methods"]["loss"]["auroc"]["mean"] == pytest.approx((cells[0]["methods"]["loss"]["auroc"] + 1.0) / 2)
     assert "seeds 2" in (merged / "recovery.md").read_text()
 
