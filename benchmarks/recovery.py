@@ -70,8 +70,14 @@ from gbair.core.influence import (
     InfluenceStatistics,
     suspicion_scores,
 )
-from gbair.core.influence.class_bias import labels_taken_out_of_a_class
-from gbair.core.influence.methods import final_loss, mean_loss, opposition_and_loss, standardise_within, tracin
+from gbair.core.influence.methods import (
+    final_loss,
+    mean_loss,
+    opposition_and_loss,
+    shows_class_conditional_marks,
+    standardise_within,
+    tracin,
+)
 from gbair.core.model.inputs import EncodedSet
 from gbair.core.neighbours import neighbour_labels
 from gbair.core.progress import Progress, no_progress
@@ -138,7 +144,7 @@ END_TO_END_METHODS = ["tracin-class-loss", "fused", "tracin", "loss", "aum", "kn
 END_TO_END_CELLS = ["sst2:uniform", "diasafety:class-conditional", "convabuse:real"]
 # Settings a finished cell depends on: a rerun that changes any of them must not reuse the old cells.
 CELL_SETTINGS = ("train_size", "train_sizes", "val_size", "test_size", "model", "epochs", "checkpoints_per_epoch",
-                 "rounds", "budget", "folds", "knn_neighbours", "gbair_method", "flips", "selection_fraction")
+                 "rounds", "patience", "budget", "folds", "knn_neighbours", "gbair_method", "flips", "selection_fraction")
 # Bundled with gbair, so the quick run needs no `gbair data fetch`.
 QUICK = {
     "datasets": ["diasafety"], "noise": ["uniform"], "corruption": [0.2], "seeds": [0], "train_size": 200,
@@ -196,6 +202,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=GbairConfig().train.epochs)
     parser.add_argument("--checkpoints-per-epoch", type=int, default=GbairConfig().train.checkpoints_per_epoch)
     parser.add_argument("--rounds", type=int, default=2, help="R: G-BAIR cleaning rounds after round 0")
+    parser.add_argument("--patience", type=int, default=GbairConfig().recovery.patience,
+                        help="G-BAIR's rounds without a better validation accuracy before it stops; above --rounds, "
+                        "every round runs, so that other round choices can be read from the results")
     parser.add_argument("--budget", type=float, default=GbairConfig().recovery.budget,
                         help="k: flagged per round, a fraction of the initial training set or a count")
     parser.add_argument("--folds", type=int, default=GbairConfig().influence.confident_learning_folds,
@@ -282,7 +291,7 @@ def build_config(args: argparse.Namespace, seed: int, **recovery: Any) -> GbairC
         train={"epochs": args.epochs, "checkpoints_per_epoch": args.checkpoints_per_epoch, "seed": seed},
         influence={"method": method, "seed": seed, "confident_learning_folds": args.folds,
                    "knn_neighbours": args.knn_neighbours},
-        recovery={"rounds": args.rounds, "budget": args.budget, **recovery},
+        recovery={"rounds": args.rounds, "patience": args.patience, "budget": args.budget, **recovery},
     )
 
 
@@ -460,7 +469,7 @@ def run_ranking_cell(args: argparse.Namespace, spec: CellSpec, progress: Progres
             metrics["relabel_accuracy"] = float(np.mean(np.equal(suggested, truth))) if flips else None
         methods[method] = metrics
     # Whether the default read the opposition here (the marks of class-conditional noise) or the averaged loss.
-    marks = labels_taken_out_of_a_class(labels, validation.labels, validation.labels[errors], len(splits.label_names))
+    marks = shows_class_conditional_marks(stats, validation.labels)
     return {
         **run.header(), "misclassified_val": len(errors), "checkpoints": len(training.checkpoints),
         "class_conditional_marks": marks, "accuracy": {"clean": clean_accuracy, "noisy": noisy_accuracy},

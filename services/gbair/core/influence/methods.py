@@ -61,10 +61,16 @@ def tracin_class_loss(stats: InfluenceStatistics, trusted_labels: torch.Tensor) 
     disagreement and flips over many classes better (docs/benchmarks.md, "A default that reads the opposition
     only on the marks of class-conditional noise"). `trusted_labels`: the labels of the trusted examples the
     misclassified ones (the queries) were drawn from."""
-    num_classes = stats.final_logits.shape[1]
-    if labels_taken_out_of_a_class(stats.train_labels, trusted_labels, stats.query_labels, num_classes):
+    if shows_class_conditional_marks(stats, trusted_labels):
         return opposition_and_loss(stats)
     return _percentiles(mean_loss(stats))
+
+
+def shows_class_conditional_marks(stats: InfluenceStatistics, trusted_labels: torch.Tensor) -> bool:
+    """Whether the round shows the marks of labels taken out of one class (`class_bias`), on which
+    `tracin_class_loss` reads the opposition."""
+    num_classes = stats.final_logits.shape[1]
+    return labels_taken_out_of_a_class(stats.train_labels, trusted_labels, stats.query_labels, num_classes)
 
 
 def opposition_and_loss(
