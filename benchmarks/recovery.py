@@ -764,8 +764,9 @@ def summarise(cells: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
             # Cells from before the field was recorded say nothing: None.
             found = [c.get("class_conditional_marks") for c in group]
             summary["class_conditional_marks"] = None if None in found else sum(found)
-        for method in group[0]["methods"]:
-            metrics = [c["methods"][method] for c in group]
+        for method in dict.fromkeys(m for c in group for m in c["methods"]):
+            # Seeds run apart may have asked for other flaggers: each is averaged over the seeds that ran it.
+            metrics = [c["methods"][method] for c in group if method in c["methods"]]
             if grid == "ranking":
                 summary["methods"][method] = {
                     **{name: mean_std([m[name] for m in metrics]) for name in ("auroc", "precision_at_k", "recall_at_k")},
@@ -775,10 +776,12 @@ def summarise(cells: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
                 }
             else:
                 # A --one-shot-methods flagger has no G-BAIR rounds: its entry holds only "one_shot".
+                runs = {"rounds": [m for m in metrics if "test_accuracy" in m],
+                        "one_shot": [m["one_shot"] for m in metrics if "one_shot" in m]}
                 summary["methods"][method] = {
-                    run: {name: _mean_std_of([(m if run == "rounds" else m["one_shot"])[name] for m in metrics])
+                    run: {name: _mean_std_of([m[name] for m in found])
                           for name in ("test_accuracy", "recovered_fraction", "flips_found", "flagged", "relabel_accuracy")}
-                    for run in ("rounds", "one_shot") if run == "one_shot" or "test_accuracy" in metrics[0]
+                    for run, found in runs.items() if found
                 }
         if grid == "end-to-end":
             splits = [c["split_trusted_set"] for c in group if c["split_trusted_set"]]
@@ -833,6 +836,10 @@ def _rate(summary: dict[str, Any]) -> str:
     return "" if summary["corruption"] is None else f" p={summary['corruption']}"
 
 
+def _fewer_seeds(value: dict[str, float], summary: dict[str, Any]) -> str:
+    return f" ({value['n']} of {len(summary['seeds'])} seeds)" if value["n"] < len(summary["seeds"]) else ""
+
+
 def _cell_name(summary: dict[str, Any]) -> str:
     return f"{summary['dataset']} {summary['noise']}" + _rate(summary)
 
@@ -846,8 +853,9 @@ def _end_to_end_markdown(cells: list[dict[str, Any]]) -> str:
 
     def row(label: str, pick: Callable[[dict[str, Any]], dict[str, Any] | None]) -> list[str]:
         values = [pick(s) for s in cells]
-        return [label] + [part for v in values for part in (
-            ("–", "–") if v is None else (_cell(v["test_accuracy"]), _cell(v["recovered_fraction"], 2)))]
+        return [label] + [part for s, v in zip(cells, values) for part in (
+            ("–", "–") if v is None else (_cell(v["test_accuracy"]) + _fewer_seeds(v["test_accuracy"], s),
+                                          _cell(v["recovered_fraction"], 2)))]
 
     def accuracy(name: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
         def pick(s: dict[str, Any]) -> dict[str, Any]:

@@ -124,6 +124,8 @@ def test_recovery_benchmark_grids_score_every_method_and_resume(tmp_path, tiny_m
         moved["seed"], moved["key"] = 1, moved["key"].replace("seed0", "seed1")
         if moved["grid"] == "ranking":
             moved["methods"]["loss"]["auroc"] = 1.0
+        else:  # this seed ran without cleanlab's one shot
+            del moved["methods"]["confident-learning"]
     write_json(reseeded, other_seed / "recovery.json")
     merged = tmp_path / "merged"
     assert main(["--merge", str(out), str(other_seed), "--out", str(merged)]) == 0
@@ -131,6 +133,12 @@ def test_recovery_benchmark_grids_score_every_method_and_resume(tmp_path, tiny_m
     assert summary["seeds"] == [0, 1] and summary["class_conditional_marks"] == 2 * cells[0]["class_conditional_marks"]
     assert summary["methods"]["loss"]["auroc"]["mean"] == pytest.approx((cells[0]["methods"]["loss"]["auroc"] + 1.0) / 2)
     assert "seeds 2" in (merged / "recovery.md").read_text()
+    end_to_end = json.loads((merged / "recovery.json").read_text())["summary"]["end-to-end"][0]
+    assert end_to_end["methods"]["confident-learning"]["one_shot"]["test_accuracy"]["n"] == 1
+    assert end_to_end["methods"]["fused"]["rounds"]["test_accuracy"]["n"] == 2
+    row = next(line for line in (merged / "recovery.md").read_text().splitlines()
+               if line.startswith("| one shot, `confident-learning`"))
+    assert "(1 of 2 seeds)" in row
 
 
 def test_influence_speed_benchmark_matches_captum_and_reports_throughput(tmp_path, tiny_model_dir):
