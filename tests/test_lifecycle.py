@@ -5,6 +5,7 @@ through gRPC."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import math
 import os
@@ -19,7 +20,7 @@ import pytest
 import redis
 
 from gbair.client import GbairClient
-from gbair.coordinator.local import LocalCoordinator
+from gbair.coordinator.local import CoordinatorStartError, LocalCoordinator
 from gbair.coordinator.retention import sweep
 from gbair.coordinator.settings import CoordinatorSettings
 from gbair.coordinator.store import Store
@@ -251,3 +252,31 @@ def test_a_rerun_keeps_a_carved_validation_set_and_counts_against_the_data_set_l
         assert sorted(p.name for p in folder.parent.iterdir()) == sorted(d.dataset_id for d in tenant_d.list_datasets())
         list(tenant_d.watch(child.job_id))
         assert tenant_d.get_job(child.job_id).status == pb.SUCCEEDED
+
+
+def test_a_start_up_that_fails_after_redis_stops_the_embedded_redis(tmp_path, monkeypatch):
+    """A Ray cluster that does not start (here: a Backends that raises) must not leave behind the
+    redis-server the coordinator started for itself."""
+    from gbair.coordinator import server
+
+    class ClusterDidNotStart(RuntimeError):
+        pass
+
+    def failing_backends(settings):
+        raise ClusterDidNotStart("no Ray node")
+
+    monkeypatch.setattr(server, "Backends", failing_backends)
+    settings = CoordinatorSettings(tokens=[{"token": TOKEN_A, "tenant": "a"}], state_dir=tmp_path, listen="127.0.0.1:0")
+    with pytest.raises(ClusterDidNotStart):
+        asyncio.run(server.serve(settings))
+    socket_path = tmp_path / "redis" / "redis.sock"
+    assert (tmp_path / "redis" / "redis.log").exists()  # it did start
+    with pytest.raises(redis.ConnectionError):
+        redis.Redis(unix_socket_path=str(socket_path), socket_timeout=1).ping()
+
+
+def test_a_coordinator_that_cannot_start_says_why(tmp_path):
+    coordinator = LocalCoordinator(tmp_path / "state", {"max_request_bytes": 1})
+    # The config file is checked when `gbair serve` loads it, so the error is the log's last line.
+    with pytest.raises(CoordinatorStartError, match=r"exited with \d+ \(.*max_request_bytes"):
+        coordinator.start()

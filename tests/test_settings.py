@@ -51,6 +51,8 @@ def test_tokens_from_the_environment_are_added_to_the_files(settings_file):
         ({"GBAIR_TOKENS": f"{'b' * 16}=team:admin"}, "unknown role"),
         ({"GBAIR_RAY_USE_GPU": "perhaps"}, "use_gpu"),
         ({"GBAIR_TOKENS": "short=team"}, "16 characters"),
+        # Before the embedded Redis and Ray start, not when the gRPC server would read the file.
+        ({"GBAIR_TLS_CERT": "/no/such/cert.pem", "GBAIR_TLS_KEY": "/no/such/key.pem"}, "tls_cert"),
     ],
 )
 def test_bad_settings_name_what_is_wrong(settings_file, environ, error):

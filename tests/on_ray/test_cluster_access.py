@@ -24,3 +24,18 @@ def test_a_driver_with_the_wrong_token_gets_a_clear_error(ray_cluster):
     )
     assert run.returncode != 0
     assert "ClusterAccessError" in run.stderr and "RAY_AUTH_TOKEN" in run.stderr, run.stderr[-2000:]
+
+
+def test_a_local_node_that_does_not_register_in_time_is_named_as_such(monkeypatch):
+    from gbair.distributed import cluster
+    from gbair.distributed.config import RayConfig
+
+    def node_timed_out(**options):
+        # Ray's own words, from ray._private.node.Node when the raylet misses its fixed 30 s.
+        raise Exception("The current node timed out during startup. This could happen because some of the "
+                        "raylet failed to startup or the GCS has become overloaded.")
+
+    monkeypatch.setattr(cluster.ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(cluster.ray, "init", node_timed_out)
+    with pytest.raises(cluster.ClusterStartError, match="did not register within Ray's 30 s"):
+        cluster.connect(RayConfig())

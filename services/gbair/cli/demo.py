@@ -28,7 +28,7 @@ from gbair.cli.following import follow
 from gbair.cli.plots import plot_rounds
 from gbair.cli.web import DEFAULT_PORT as REVIEW_PORT
 from gbair.client import GbairClient
-from gbair.coordinator.local import LocalCoordinator
+from gbair.coordinator.local import CoordinatorStartError, LocalCoordinator
 from gbair.core.config import DEFAULT_MODEL
 from gbair.core.data import NAMED_SETS, TextDataset, load_splits
 from gbair.core.report import RecoveryReport
@@ -69,7 +69,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
     # cluster are stopped too instead of being left running.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     console.print("starting a local coordinator (gRPC, Redis)...")
-    with LocalCoordinator(args.out / "state", settings) as coordinator, GbairClient(coordinator.target, coordinator.token) as client:
+    with as_command_error(CoordinatorStartError), LocalCoordinator(args.out / "state", settings) as coordinator, \
+            GbairClient(coordinator.target, coordinator.token) as client:
         console.print(f"coordinator on {coordinator.target}; log: {coordinator.log_path}")
         job = _on_worker_thread(lambda: _run_job(args, files, client, console), interrupt=client.close)
     if job.status != pb.SUCCEEDED:

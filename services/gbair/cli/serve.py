@@ -43,9 +43,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
     startup_errors: tuple[type[Exception], ...] = (ValueError, redis.RedisError)
     if settings.backend == "ray":
         require("ray", "serve with backend: ray")
-        from gbair.distributed.cluster import ClusterAccessError  # imports Ray, there only with the ray extra
+        from gbair.distributed.cluster import ClusterAccessError, ClusterStartError  # Ray: only with the ray extra
 
-        startup_errors += (ClusterAccessError,)
+        startup_errors += (ClusterAccessError, ClusterStartError)
     # The engine is imported only now: a bad setting is reported without waiting seconds for torch.
     from gbair.cli.quiet_libraries import quiet_engine_libraries
     from gbair.coordinator.server import serve

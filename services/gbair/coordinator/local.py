@@ -24,6 +24,10 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+class CoordinatorStartError(RuntimeError):
+    pass
+
+
 class LocalCoordinator:
     """`gbair serve` with `settings` (plus a fresh token for tenant 'local' unless tokens are given),
     its state in `state_dir`. Use as a context manager; `kill()` is a SIGKILL, `restart()` starts again."""
@@ -68,7 +72,8 @@ class LocalCoordinator:
             stub = health_pb2_grpc.HealthStub(channel)
             while True:
                 if self.process.poll() is not None:
-                    raise RuntimeError(f"the coordinator exited with {self.process.returncode}; see {self.log_path}")
+                    raise CoordinatorStartError(f"the coordinator exited with {self.process.returncode} ({self._last_line()}); "
+                                       f"see {self.log_path}")
                 try:
                     answer = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
                     if answer.status == health_pb2.HealthCheckResponse.SERVING:
@@ -77,8 +82,13 @@ class LocalCoordinator:
                     pass
                 if time.monotonic() > deadline:
                     self.kill()
-                    raise RuntimeError(f"the coordinator did not start in {START_TIMEOUT_S:.0f} s; see {self.log_path}")
+                    raise CoordinatorStartError(f"the coordinator did not start in {START_TIMEOUT_S:.0f} s; see {self.log_path}")
                 time.sleep(0.2)
+
+    def _last_line(self) -> str:
+        """The log's last line, where a failed start-up leaves its error."""
+        lines = self.log_path.read_text(errors="replace").strip().splitlines()
+        return lines[-1] if lines else "no output"
 
     def _channel(self) -> grpc.Channel:
         """A channel to the child; a TLS coordinator's own certificate is the CA (self-signed, as in tests)."""

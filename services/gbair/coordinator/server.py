@@ -4,6 +4,7 @@ reflection), the Redis store and the job scheduler."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import threading
@@ -38,70 +39,70 @@ async def serve(settings: CoordinatorSettings) -> None:
         raise ValueError("no tokens configured: every call needs a bearer token (settings 'tokens' or GBAIR_TOKENS)")
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
-    embedded = None
-    redis_url = settings.redis_url
-    if redis_url is None:
-        embedded = EmbeddedRedis(settings.state_dir / "redis").start()
-        redis_url = embedded.url
-    store = Store.connect(redis_url, settings.redis_prefix, settings.lease_ttl_s, settings.redis_retries)
-    tokens = Tokens(settings.tokens)
-    server = grpc.aio.server(
-        interceptors=[BearerTokenInterceptor(tokens)],
-        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
-        options=[
-            ("grpc.max_receive_message_length", settings.max_request_bytes),
-            ("grpc.max_send_message_length", settings.max_request_bytes),
-        ],
-    )
-    backends = Backends(settings)
-    servicer = GbairServicer(settings, store, AsyncReader(redis_url, store, settings.redis_retries), tokens, backends)
-    gbair_pb2_grpc.add_GbairServicer_to_server(servicer, server)
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    if settings.tls_cert is not None:
-        credentials = grpc.ssl_server_credentials([(settings.tls_key.read_bytes(), settings.tls_cert.read_bytes())])
-        port = server.add_secure_port(settings.listen, credentials)
-    else:
-        port = server.add_insecure_port(settings.listen)
-    if port == 0:
-        raise RuntimeError(f"could not listen on {settings.listen}")
+    # Each part is closed, last started first, however far start-up got: a Ray that fails to start must not
+    # leave the embedded redis-server running.
+    async with contextlib.AsyncExitStack() as started:
+        redis_url = settings.redis_url
+        if redis_url is None:
+            embedded = EmbeddedRedis(settings.state_dir / "redis").start()
+            started.callback(embedded.stop)
+            redis_url = embedded.url
+        store = Store.connect(redis_url, settings.redis_prefix, settings.lease_ttl_s, settings.redis_retries)
+        started.callback(store.redis.close)
+        tokens = Tokens(settings.tokens)
+        server = grpc.aio.server(
+            interceptors=[BearerTokenInterceptor(tokens)],
+            maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+            options=[
+                ("grpc.max_receive_message_length", settings.max_request_bytes),
+                ("grpc.max_send_message_length", settings.max_request_bytes),
+            ],
+        )
+        backends = Backends(settings)
+        started.callback(backends.close)
+        servicer = GbairServicer(settings, store, AsyncReader(redis_url, store, settings.redis_retries), tokens, backends)
+        started.push_async_callback(servicer.close)
+        gbair_pb2_grpc.add_GbairServicer_to_server(servicer, server)
+        health_servicer = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+        if settings.tls_cert is not None:
+            credentials = grpc.ssl_server_credentials([(settings.tls_key.read_bytes(), settings.tls_cert.read_bytes())])
+            port = server.add_secure_port(settings.listen, credentials)
+        else:
+            port = server.add_insecure_port(settings.listen)
+        if port == 0:
+            raise RuntimeError(f"could not listen on {settings.listen}")
 
-    async def report_health(redis_reachable: bool) -> None:
-        status = health_pb2.HealthCheckResponse.SERVING if redis_reachable else health_pb2.HealthCheckResponse.NOT_SERVING
-        for name in ("", SERVICE_NAME):
-            await health_servicer.set(name, status)
+        async def report_health(redis_reachable: bool) -> None:
+            status = health_pb2.HealthCheckResponse.SERVING if redis_reachable else health_pb2.HealthCheckResponse.NOT_SERVING
+            for name in ("", SERVICE_NAME):
+                await health_servicer.set(name, status)
 
-    watchdog = RedisWatchdog(redis_url, report_health)
-    runner = JobRunner(store, settings, threading.Event(), backends, watchdog)
-    scheduler = Scheduler(runner, settings.max_concurrent_jobs, settings.lease_ttl_s)
-    cleaning = await start_cleaning(store, settings)
-    await server.start()
-    await scheduler.start()
-    await report_health(True)
-    watching = asyncio.create_task(watchdog.watch())
-    log.info(
-        "gbair coordinator on %s (port %d, %s, redis %s, coordinator id %s)",
-        settings.listen, port, "TLS" if settings.tls_cert else "plaintext", without_password(redis_url), store.owner,
-    )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
+        watchdog = RedisWatchdog(redis_url, report_health)
+        started.push_async_callback(watchdog.close)
+        runner = JobRunner(store, settings, threading.Event(), backends, watchdog)
+        scheduler = Scheduler(runner, settings.max_concurrent_jobs, settings.lease_ttl_s)
+        await report_health(True)
+        watching = asyncio.create_task(watchdog.watch())
+        started.callback(watching.cancel)
+        await scheduler.start()
+        started.push_async_callback(scheduler.stop)
+        await server.start()
+        # Calls in flight finish before the scheduler stops.
+        started.push_async_callback(server.stop, GRACE_S)
+        started.push_async_callback(health_servicer.enter_graceful_shutdown)
+        cleaning = await start_cleaning(store, settings)
+        started.callback(cleaning.cancel)
+        log.info(
+            "gbair coordinator on %s (port %d, %s, redis %s, coordinator id %s)",
+            settings.listen, port, "TLS" if settings.tls_cert else "plaintext", without_password(redis_url), store.owner,
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
         await stop.wait()
-    finally:
-        cleaning.cancel()
-        await health_servicer.enter_graceful_shutdown()
-        await server.stop(GRACE_S)
-        await scheduler.stop()
-        watching.cancel()
-        await watchdog.close()
-        await servicer.close()
-        store.redis.close()
-        backends.close()
-        if embedded is not None:
-            embedded.stop()
 
 
 def without_password(url: str) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, FilePath, model_validator
 
 from gbair.core.config import DEFAULT_MODEL, GbairConfig
 from gbair.distributed.config import RayConfig
@@ -37,8 +37,8 @@ class CoordinatorSettings(BaseModel):
     ray: RayConfig = Field(RayConfig(), description="The cluster (address None: a local one), workers, influence service.")
     state_dir: Path = Field(Path("gbair-state"), description="Uploaded data sets, job folders, the local Redis.")
     tokens: list[TokenEntry] = Field(default_factory=list)
-    tls_cert: Path | None = None
-    tls_key: Path | None = None
+    tls_cert: FilePath | None = None
+    tls_key: FilePath | None = None
     max_request_bytes: int = Field(4 * MiB, ge=1024, description="Largest single gRPC message accepted.")
     max_upload_bytes: int = Field(256 * MiB, ge=1024, description="Largest data set upload, all files together.")
     max_queued_jobs: int = Field(20, ge=1, description="Queued or running jobs one tenant may have at once.")

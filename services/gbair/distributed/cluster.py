@@ -26,6 +26,10 @@ class ClusterAccessError(RuntimeError):
     pass
 
 
+class ClusterStartError(RuntimeError):
+    pass
+
+
 def connect(config: RayConfig) -> bool:
     """Make this process a Ray driver. True when it started a local cluster, which it should shut down."""
     if ray.is_initialized():
@@ -34,13 +38,7 @@ def connect(config: RayConfig) -> bool:
         if config.address is None:
             if os.environ.get("RAY_AUTH_MODE", "").lower() == "disabled":
                 logger.warning("RAY_AUTH_MODE=disabled: the local Ray cluster accepts unauthenticated requests")
-            # Worker logs stay in the session's log folder instead of burying the progress bars.
-            ray.init(
-                num_cpus=config.logical_cpus,
-                resources=config.local_custom_resources,
-                include_dashboard=config.include_dashboard,
-                log_to_driver=False,
-            )
+            _start_local_cluster(config)
             return True
         ray.init(address=config.address, log_to_driver=False)
         return False
@@ -51,6 +49,27 @@ def connect(config: RayConfig) -> bool:
             f"the Ray cluster at {config.address or 'this machine'} refused this driver's token. Set "
             "RAY_AUTH_MODE=token and give the cluster's token in RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH "
             "(or ~/.ray/auth_token)."
+        ) from error
+
+
+def _start_local_cluster(config: RayConfig) -> None:
+    try:
+        # Worker logs stay in the session's log folder instead of burying the progress bars.
+        ray.init(
+            num_cpus=config.logical_cpus,
+            resources=config.local_custom_resources,
+            include_dashboard=config.include_dashboard,
+            log_to_driver=False,
+        )
+    except Exception as error:
+        # Ray raises a bare Exception, with a fixed 30 s wait that no setting changes, when the new node's
+        # raylet does not register in time. Retrying here would leave the first try's processes running.
+        if "timed out during startup" not in str(error):
+            raise
+        raise ClusterStartError(
+            "the local Ray cluster did not start: its node did not register within Ray's 30 s, which happens "
+            "when the machine is busy. Start again once the load is lower, or join a running cluster "
+            "(ray.address)."
         ) from error
 
 
