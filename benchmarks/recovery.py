@@ -783,6 +783,9 @@ def summarise(cells: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
                           for name in ("test_accuracy", "recovered_fraction", "flips_found", "flagged", "relabel_accuracy")}
                     for run, found in runs.items() if found
                 }
+                if runs["rounds"]:
+                    summary["methods"][method]["rounds"]["validation_follows_test"] = _validation_follows_test(
+                        [m["rounds"] for m in runs["rounds"]])
         if grid == "end-to-end":
             splits = [c["split_trusted_set"] for c in group if c["split_trusted_set"]]
             summary["split_trusted_set"] = {
@@ -836,6 +839,15 @@ def _rate(summary: dict[str, Any]) -> str:
     return "" if summary["corruption"] is None else f" p={summary['corruption']}"
 
 
+def _validation_follows_test(runs: list[list[dict[str, Any]]]) -> dict[str, int]:
+    """Of the steps from one round to the next that changed test accuracy, how many changed validation
+    accuracy the same way: how well the trusted set can choose the round."""
+    steps = [(after["val_accuracy"] - before["val_accuracy"], after["test_accuracy"] - before["test_accuracy"])
+             for rounds in runs for before, after in zip(rounds, rounds[1:])]
+    moved = [(val, test) for val, test in steps if test != 0]
+    return {"same_way": int(sum(np.sign(val) == np.sign(test) for val, test in moved)), "steps": len(moved)}
+
+
 def _fewer_seeds(value: dict[str, float], summary: dict[str, Any]) -> str:
     return f" ({value['n']} of {len(summary['seeds'])} seeds)" if value["n"] < len(summary["seeds"]) else ""
 
@@ -880,11 +892,20 @@ def _end_to_end_markdown(cells: list[dict[str, Any]]) -> str:
     iteration = [[f"`{method}`"] + [found(s["methods"].get(method, {}).get(run)) for s in cells
                                     for run in ("rounds", "one_shot")]
                  for method in methods if any("rounds" in s["methods"].get(method, {}) for s in cells)]
+    def follows(run: dict[str, Any] | None) -> str:
+        counts = (run or {}).get("validation_follows_test")  # absent from results written before it was counted
+        return "–" if counts is None else f"{counts['same_way']} / {counts['steps']}"
+
+    choosing = [[f"`{method}`"] + [follows(s["methods"].get(method, {}).get("rounds")) for s in cells]
+                for method in methods if any("rounds" in s["methods"].get(method, {}) for s in cells)]
     return ("## End to end: test accuracy at the same total budget (G-BAIR: best round by validation; one shot: "
             f"the retrained model; {budgets})\n\n" + markdown_table(header, rows) + "\n"
             + "## Iterating: wrong labels found / flagged in R rounds against one shot of R·k\n\n"
             + markdown_table(["flagger"] + [f"{name} {run}" for name in names for run in ("G-BAIR", "one shot")],
-                             iteration))
+                             iteration) + "\n"
+            + "## Choosing the round: steps from one round to the next where validation accuracy moved the way "
+            "test accuracy did / steps that moved test accuracy\n\n"
+            + markdown_table(["flagger"] + names, choosing))
 
 
 def plots(summaries: dict[str, list[dict[str, Any]]], folder: Path) -> list[Path]:

@@ -136,6 +136,11 @@ def test_recovery_benchmark_grids_score_every_method_and_resume(tmp_path, tiny_m
     end_to_end = json.loads((merged / "recovery.json").read_text())["summary"]["end-to-end"][0]
     assert end_to_end["methods"]["confident-learning"]["one_shot"]["test_accuracy"]["n"] == 1
     assert end_to_end["methods"]["fused"]["rounds"]["test_accuracy"]["n"] == 2
+    # Both seeds' round steps are counted: the moved one is a copy.
+    steps = end_to_end["methods"]["fused"]["rounds"]["validation_follows_test"]
+    single = summarise([cell])["end-to-end"][0]["methods"]["fused"]["rounds"]["validation_follows_test"]
+    assert steps == {key: 2 * value for key, value in single.items()}
+    assert "## Choosing the round" in (merged / "recovery.md").read_text()
     row = next(line for line in (merged / "recovery.md").read_text().splitlines()
                if line.startswith("| one shot, `confident-learning`"))
     assert "(1 of 2 seeds)" in row
@@ -253,3 +258,15 @@ def test_validation_errors_pile_up_only_beyond_chance_with_every_class_tested():
     six = torch.tensor([0] * 38 + [1] * 16 + [2] * 25 + [3] * 23 + [4] * 18 + [5] * 30)
     assert not errors_pile_up(torch.tensor([0] * 11 + [1] + [2] * 4 + [3] * 2 + [5] * 2), six, 6)
     assert errors_pile_up(torch.tensor([0] * 20), six, 6)
+
+
+def test_round_steps_count_where_validation_moved_the_way_test_did():
+    from benchmarks.recovery import _validation_follows_test
+
+    def rounds(*pairs):
+        return [{"val_accuracy": val, "test_accuracy": test} for val, test in pairs]
+
+    # Up together; validation down while test is up; test unchanged (not a step); validation flat, test down.
+    counts = _validation_follows_test([rounds((0.70, 0.60), (0.80, 0.65), (0.75, 0.70), (0.74, 0.70)),
+                                       rounds((0.70, 0.60), (0.70, 0.55))])
+    assert counts == {"same_way": 1, "steps": 3}

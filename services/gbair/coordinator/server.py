@@ -83,6 +83,9 @@ async def serve(settings: CoordinatorSettings) -> None:
         started.push_async_callback(watchdog.close)
         runner = JobRunner(store, settings, threading.Event(), backends, watchdog)
         scheduler = Scheduler(runner, settings.max_concurrent_jobs, settings.lease_ttl_s)
+        # The first sweep ends before any job runs or any call arrives.
+        cleaning = await start_cleaning(store, settings)
+        started.callback(cleaning.cancel)
         await report_health(True)
         watching = asyncio.create_task(watchdog.watch())
         started.callback(watching.cancel)
@@ -92,8 +95,6 @@ async def serve(settings: CoordinatorSettings) -> None:
         # Calls in flight finish before the scheduler stops.
         started.push_async_callback(server.stop, GRACE_S)
         started.push_async_callback(health_servicer.enter_graceful_shutdown)
-        cleaning = await start_cleaning(store, settings)
-        started.callback(cleaning.cancel)
         log.info(
             "gbair coordinator on %s (port %d, %s, redis %s, coordinator id %s)",
             settings.listen, port, "TLS" if settings.tls_cert else "plaintext", without_password(redis_url), store.owner,
