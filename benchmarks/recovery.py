@@ -892,6 +892,7 @@ def _end_to_end_markdown(cells: list[dict[str, Any]]) -> str:
     iteration = [[f"`{method}`"] + [found(s["methods"].get(method, {}).get(run)) for s in cells
                                     for run in ("rounds", "one_shot")]
                  for method in methods if any("rounds" in s["methods"].get(method, {}) for s in cells)]
+
     def follows(run: dict[str, Any] | None) -> str:
         counts = (run or {}).get("validation_follows_test")  # absent from results written before it was counted
         return "–" if counts is None else f"{counts['same_way']} / {counts['steps']}"

@@ -72,8 +72,9 @@ class LocalCoordinator:
             stub = health_pb2_grpc.HealthStub(channel)
             while True:
                 if self.process.poll() is not None:
-                    raise CoordinatorStartError(f"the coordinator exited with {self.process.returncode} ({self._last_line()}); "
-                                       f"see {self.log_path}")
+                    raise CoordinatorStartError(
+                        f"the coordinator exited with {self.process.returncode} ({self._last_line()}); see {self.log_path}"
+                    )
                 try:
                     answer = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
                     if answer.status == health_pb2.HealthCheckResponse.SERVING:
