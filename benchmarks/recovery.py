@@ -889,16 +889,17 @@ def _end_to_end_markdown(cells: list[dict[str, Any]]) -> str:
     def found(run: dict[str, Any] | None) -> str:
         return "–" if run is None else f"{_cell(run['flips_found'], 0)} / {_cell(run['flagged'], 0)}"
 
+    iterated = [method for method in methods if any("rounds" in s["methods"].get(method, {}) for s in cells)]
     iteration = [[f"`{method}`"] + [found(s["methods"].get(method, {}).get(run)) for s in cells
                                     for run in ("rounds", "one_shot")]
-                 for method in methods if any("rounds" in s["methods"].get(method, {}) for s in cells)]
+                 for method in iterated]
 
     def follows(run: dict[str, Any] | None) -> str:
         counts = (run or {}).get("validation_follows_test")  # absent from results written before it was counted
         return "–" if counts is None else f"{counts['same_way']} / {counts['steps']}"
 
     choosing = [[f"`{method}`"] + [follows(s["methods"].get(method, {}).get("rounds")) for s in cells]
-                for method in methods if any("rounds" in s["methods"].get(method, {}) for s in cells)]
+                for method in iterated]
     return ("## End to end: test accuracy at the same total budget (G-BAIR: best round by validation; one shot: "
             f"the retrained model; {budgets})\n\n" + markdown_table(header, rows) + "\n"
             + "## Iterating: wrong labels found / flagged in R rounds against one shot of R·k\n\n"

@@ -129,20 +129,21 @@ def test_recovery_benchmark_grids_score_every_method_and_resume(tmp_path, tiny_m
     write_json(reseeded, other_seed / "recovery.json")
     merged = tmp_path / "merged"
     assert main(["--merge", str(out), str(other_seed), "--out", str(merged)]) == 0
-    summary = json.loads((merged / "recovery.json").read_text())["summary"]["ranking"][0]
+    merged_summary = json.loads((merged / "recovery.json").read_text())["summary"]
+    merged_table = (merged / "recovery.md").read_text()
+    summary = merged_summary["ranking"][0]
     assert summary["seeds"] == [0, 1] and summary["class_conditional_marks"] == 2 * cells[0]["class_conditional_marks"]
     assert summary["methods"]["loss"]["auroc"]["mean"] == pytest.approx((cells[0]["methods"]["loss"]["auroc"] + 1.0) / 2)
-    assert "seeds 2" in (merged / "recovery.md").read_text()
-    end_to_end = json.loads((merged / "recovery.json").read_text())["summary"]["end-to-end"][0]
+    assert "seeds 2" in merged_table
+    end_to_end = merged_summary["end-to-end"][0]
     assert end_to_end["methods"]["confident-learning"]["one_shot"]["test_accuracy"]["n"] == 1
     assert end_to_end["methods"]["fused"]["rounds"]["test_accuracy"]["n"] == 2
     # Both seeds' round steps are counted: the moved one is a copy.
     steps = end_to_end["methods"]["fused"]["rounds"]["validation_follows_test"]
     single = summarise([cell])["end-to-end"][0]["methods"]["fused"]["rounds"]["validation_follows_test"]
     assert steps == {key: 2 * value for key, value in single.items()}
-    assert "## Choosing the round" in (merged / "recovery.md").read_text()
-    row = next(line for line in (merged / "recovery.md").read_text().splitlines()
-               if line.startswith("| one shot, `confident-learning`"))
+    assert "## Choosing the round" in merged_table
+    row = next(line for line in merged_table.splitlines() if line.startswith("| one shot, `confident-learning`"))
     assert "(1 of 2 seeds)" in row
 
 
