@@ -2,6 +2,7 @@
 wrong token is turned away with an error that says what to set."""
 
 import os
+import secrets
 import subprocess
 import sys
 
@@ -24,6 +25,15 @@ def test_a_driver_with_the_wrong_token_gets_a_clear_error(ray_cluster):
     )
     assert run.returncode != 0
     assert "ClusterAccessError" in run.stderr and "RAY_AUTH_TOKEN" in run.stderr, run.stderr[-2000:]
+
+
+def test_settings_without_an_address_start_a_local_cluster_whatever_ray_address_says():
+    # RAY_ADDRESS set in a user's shell used to make Ray join that cluster and then refuse num_cpus.
+    script = CONNECT.format(address=None) + "; import ray; print(ray.get_runtime_context().gcs_address); ray.shutdown()"
+    env = {**os.environ, "RAY_ADDRESS": "127.0.0.1:1", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert not run.stdout.strip().endswith(":1")
 
 
 def test_a_local_node_that_does_not_register_in_time_is_named_as_such(monkeypatch):

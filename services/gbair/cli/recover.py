@@ -63,7 +63,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     cluster = parser.add_argument_group("Ray")
     cluster.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                          help="train on Ray Train and score on Ray Serve: on the cluster at ADDRESS, or a local one "
-                              "started for this run when none is given")
+                              "started for this run when none is given ('auto': the one RAY_ADDRESS names)")
     cluster.add_argument("--ray-workers", type=int, default=RayConfig.model_fields["num_workers"].default,
                          help="Ray Train workers")
     cluster.add_argument("--ray-gpu", action="store_true", help="one GPU per training worker and per replica")

@@ -54,8 +54,11 @@ def connect(config: RayConfig) -> bool:
 
 def _start_local_cluster(config: RayConfig) -> None:
     try:
-        # Worker logs stay in the session's log folder instead of burying the progress bars.
+        # "local": without it Ray would join the cluster RAY_ADDRESS names, or one `ray start` left on this
+        # machine, and then refuse num_cpus. Worker logs stay in the session's log folder instead of
+        # burying the progress bars.
         ray.init(
+            address="local",
             num_cpus=config.logical_cpus,
             resources=config.local_custom_resources,
             include_dashboard=config.include_dashboard,

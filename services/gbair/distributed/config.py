@@ -47,7 +47,9 @@ class RayConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     address: str | None = Field(
-        None, description="An existing cluster ('auto', 'ray://host:10001', 'host:6379'); none starts a local one."
+        None,
+        description="An existing cluster ('ray://host:10001', 'host:6379', or 'auto': RAY_ADDRESS, else the one "
+        "`ray start` began on this machine); none starts a local one, whatever RAY_ADDRESS says.",
     )
     num_workers: int = Field(1, ge=1, description="Ray Train workers; each takes its share of every batch.")
     cpus_per_worker: float | None = Field(
