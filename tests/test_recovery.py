@@ -9,6 +9,7 @@ from conftest import LABELS, tiny_classifier
 from gbair.core.backend import LocalBackend
 from gbair.core.config import GbairConfig
 from gbair.core.data import DataSplits, TextDataset, corrupt_labels
+from gbair.core.evaluation import paired_change_p_value
 from gbair.core.recovery import Recovery
 from test_training import separable
 
@@ -49,6 +50,13 @@ def test_remove_drops_flagged_examples_round_by_round(minilm_tokenizer):
     assert not set(outcome.best_train_set.ids) & set(flagged_everywhere[: 4 * best.round])
     assert all(r.relabels == {} for r in report.rounds)
     assert report.rounds[0].flagged_scores == sorted(report.rounds[0].flagged_scores, reverse=True)
+    # Every round keeps which trusted examples it gets wrong, and is tested against round 0 on them.
+    first = report.rounds[0]
+    assert first.val_change_p_value is None
+    for row in report.rounds:
+        assert len(row.val_wrong_ids) == row.misclassified_val == round((1 - row.val_accuracy) * 20)
+    for row in report.rounds[1:]:
+        assert row.val_change_p_value == paired_change_p_value(set(first.val_wrong_ids), set(row.val_wrong_ids))
     # A remove run still says which label each flagged example most likely has instead, and how sure the
     # round's model was of each class.
     given = dict(zip(splits.train.ids, splits.train.labels))
@@ -136,6 +144,16 @@ def test_states_saved_before_suggestions_and_probabilities_still_load():
     }
     (report,) = RecoveryState.model_validate({"rounds": [old_round]}).rounds
     assert report.suggested_labels == {} and report.flagged_probabilities == []
+    assert report.val_wrong_ids is None and report.val_change_p_value is None
+
+
+def test_the_paired_test_counts_only_the_examples_one_round_alone_gets_wrong():
+    assert paired_change_p_value({"a", "b"}, {"a", "b"}) == 1.0
+    # 10 fixed, none broken: two-sided, 2 * 0.5 ** 10.
+    assert paired_change_p_value({f"x{i}" for i in range(10)} | {"a"}, {"a"}) == pytest.approx(2 * 0.5**10)
+    # Three fixed and three broken cancel, however many both get wrong.
+    assert paired_change_p_value({"a", "b", "c", "s"}, {"d", "e", "f", "s"}) == 1.0
+    assert paired_change_p_value(set(), {"a"}) == 1.0
 
 
 def test_wrong_labels_count_against_the_label_in_force():
@@ -186,6 +204,7 @@ def test_a_split_trusted_set_scores_with_one_part_and_selects_with_the_other(min
     probabilities = recovery.backend.probabilities(trained.training.final_state, recovery.validation)
     wrong = (probabilities.argmax(dim=1) != recovery.validation.labels).nonzero().flatten().tolist()
     assert trained.errors == [p for p in wrong if p in scoring]
+    assert trained.val_wrong_ids == [recovery.validation.ids[p] for p in wrong if p in selection]
     assert trained.val_accuracy == accuracy(probabilities[selection], recovery.validation.labels[selection])
     expected_loss = torch.nn.functional.nll_loss(probabilities[selection].double().log(), recovery.validation.labels[selection])
     assert trained.val_loss == pytest.approx(expected_loss.item())

@@ -92,6 +92,10 @@ def test_job_runs_every_round_and_reports_in_the_core_schema(client, finished):
     assert [r["train_size"] for r in report["rounds"]] == [40, 36, 32]
     assert [pytest.approx(r["val_loss"]) for r in report["rounds"]] == [r.val_loss for r in job.rounds]
     assert all(r.HasField("val_loss") and r.val_loss > 0 for r in job.rounds)
+    assert not job.rounds[0].HasField("val_change_p_value")
+    assert [pytest.approx(r["val_change_p_value"]) for r in report["rounds"][1:]] == [
+        r.val_change_p_value for r in job.rounds[1:]
+    ]
     assert len(report["corrupted_ids"]) == 10 and report["best_round"] == job.best_round
     phases = [e.phase for e in events]
     assert phases[0] == "queued" and phases[-1] == "succeeded"

@@ -236,6 +236,9 @@ def test_signed_in_the_jobs_and_the_job_page_show_status_rounds_and_plot(browser
     wait_for(lambda: find(browser, "#rounds"), "the job page")
     job = api.get_job(job_id)
     assert len(find(browser, "#rounds tbody tr")) == len(job.rounds) == 3
+    # The paired test against round 0: empty for round 0 itself, the API's value for the others.
+    p_values = [cell.text for cell in find(browser, "#rounds tbody td:nth-child(4)")]
+    assert p_values == [""] + [f"{r.val_change_p_value:.2g}" for r in job.rounds[1:]]
     assert find(browser, "#status")[0].text == "succeeded"
     assert len(find(browser, "svg.plot circle.validation")) == 3
     assert find(browser, "#rerun")  # a write token may re-run

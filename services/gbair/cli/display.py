@@ -38,8 +38,12 @@ class ProgressBars:
 
 
 def round_table(report: RecoveryReport) -> Table:
-    table = Table(title=f"G-BAIR on {report.dataset}: {report.method}, {report.action}")
-    for column in ("round", "train", "val acc", "test acc", "val err", "flagged", "train s", "infl. s"):
+    table = Table(
+        title=f"G-BAIR on {report.dataset}: {report.method}, {report.action}",
+        caption="val p: McNemar's test of the round's trusted-set errors against round 0's; above about 0.05 "
+        "the trusted set cannot tell the two apart.",
+    )
+    for column in ("round", "train", "val acc", "val p", "test acc", "val err", "flagged", "train s", "infl. s"):
         table.add_column(column, justify="right")
     if report.corrupted_ids:
         table.add_column("truly flipped", justify="right")
@@ -53,6 +57,7 @@ def _cells(row: RoundReport, report: RecoveryReport) -> list[str]:
         str(row.round),
         str(row.train_size),
         f"{row.val_accuracy:.4f}",
+        "-" if row.val_change_p_value is None else f"{row.val_change_p_value:.2g}",
         "-" if row.test_accuracy is None else f"{row.test_accuracy:.4f}",
         str(row.misclassified_val),
         str(len(row.flagged_ids)),

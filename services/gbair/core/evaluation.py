@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from scipy.stats import binomtest
 
 from gbair.core.model.inputs import EncodedSet
 from gbair.core.model.pet import PetClassifier
@@ -37,6 +38,15 @@ def mean_log_loss(probabilities: torch.Tensor, labels: torch.Tensor) -> float:
     """Unlike accuracy, it moves with every example's confidence, not only with the ones that cross the
     decision boundary."""
     return log_losses(probabilities, labels).mean().item()
+
+
+def paired_change_p_value(wrong_before: set[str], wrong_after: set[str]) -> float:
+    """McNemar's exact test on the same examples: the probability, were both models equally good, that the
+    examples one of them alone gets wrong split at least this unevenly between them."""
+    fixed, broken = len(wrong_before - wrong_after), len(wrong_after - wrong_before)
+    if fixed + broken == 0:
+        return 1.0
+    return binomtest(fixed, fixed + broken).pvalue
 
 
 def most_probable_other(scores: torch.Tensor, given: torch.Tensor) -> list[int]:

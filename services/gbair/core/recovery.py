@@ -13,7 +13,7 @@ from gbair.core.backend import LocalBackend, RoundBackend
 from gbair.core.config import GbairConfig
 from gbair.core.confident_learning import FOLD_METHODS, out_of_sample_fit
 from gbair.core.data.dataset import DataSplits, TextDataset
-from gbair.core.evaluation import accuracy, mean_log_loss, most_probable_other
+from gbair.core.evaluation import accuracy, mean_log_loss, most_probable_other, paired_change_p_value
 from gbair.core.influence import NEEDS_INITIAL_STATE, NEEDS_VALIDATION_ERRORS, RELABEL_BY_MODEL, suspicion_scores
 from gbair.core.model.inputs import EncodedSet
 from gbair.core.model.pet import PetState
@@ -124,7 +124,10 @@ class Recovery:
         selection = self.selection_positions
         selection_accuracy = accuracy(val_probabilities[selection], self.validation.labels[selection])
         selection_loss = mean_log_loss(val_probabilities[selection], self.validation.labels[selection])
-        return TrainedRound(state.next_round, training, selection_accuracy, test_accuracy, errors, selection_loss)
+        selection_wrong = [self.validation.ids[p] for p in selection if wrong[p]]
+        return TrainedRound(
+            state.next_round, training, selection_accuracy, test_accuracy, errors, selection_loss, selection_wrong
+        )
 
     def finish_round(self, state: RecoveryState, trained: TrainedRound, progress: Progress = no_progress) -> RecoveryState:
         """Score and clean after `trained`; the returned state is `finished` when no further round follows."""
@@ -151,6 +154,8 @@ class Recovery:
             train_size=len(train_set),
             val_accuracy=trained.val_accuracy,
             val_loss=trained.val_loss,
+            val_wrong_ids=trained.val_wrong_ids,
+            val_change_p_value=self._change_p_value(state, trained),
             test_accuracy=trained.test_accuracy,
             misclassified_val=len(trained.errors),
             flagged_ids=cleaning.flagged_ids,
@@ -190,6 +195,13 @@ class Recovery:
     def outcome(self, state: RecoveryState, best_state: PetState) -> RecoveryOutcome:
         """The finished run; `best_state` is the final PET state of the state's best round."""
         return RecoveryOutcome(self.report(state), best_state, self.train_set(state, state.best_round))
+
+    @staticmethod
+    def _change_p_value(state: RecoveryState, trained: TrainedRound) -> float | None:
+        first = state.rounds[0].val_wrong_ids if state.rounds else None
+        if first is None or trained.val_wrong_ids is None:
+            return None
+        return paired_change_p_value(set(first), set(trained.val_wrong_ids))
 
     def _can_score(self, trained: TrainedRound) -> bool:
         """Methods built on validation errors have nothing to go on when there are none."""

@@ -70,6 +70,9 @@ class TrainedRound:
     """Positions of the misclassified validation examples."""
     val_loss: float | None = None
     """None in rounds saved before it was recorded."""
+    val_wrong_ids: list[str] | None = None
+    """The misclassified trusted examples that select the round; None in rounds saved before they were
+    recorded."""
 
     def save_to(self, path: Path) -> TrainedRound:
         """Write to a temporary name, then rename: a reader never sees half a file."""
@@ -80,6 +83,7 @@ class TrainedRound:
             "test_accuracy": self.test_accuracy,
             "errors": self.errors,
             "val_loss": self.val_loss,
+            "val_wrong_ids": self.val_wrong_ids,
             "initial_state": training.initial_state,
             "checkpoints": [
                 {"step": c.step, "epoch": c.epoch, "learning_rate": c.learning_rate, "state": c.state}
@@ -105,4 +109,4 @@ class TrainedRound:
             training_logits=record.get("training_logits"),
         )
         return cls(record["round"], training, record["val_accuracy"], record["test_accuracy"], record["errors"],
-                   record.get("val_loss"))
+                   record.get("val_loss"), record.get("val_wrong_ids"))

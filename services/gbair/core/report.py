@@ -25,6 +25,17 @@ class RoundReport(BaseModel):
         description="Mean cross-entropy on the same trusted examples; recorded to study round selection, "
         "which reads the accuracy (absent from reports written before it was recorded).",
     )
+    val_wrong_ids: list[str] | None = Field(
+        None,
+        description="Ids of the trusted examples that select the round which this round's model gets wrong "
+        "(absent from reports written before they were recorded).",
+    )
+    val_change_p_value: float | None = Field(
+        None,
+        description="McNemar's exact test of this round's errors on those trusted examples against round 0's: "
+        "how likely a change in accuracy at least this large is between two equally good models. Above about "
+        "0.05 the trusted set cannot tell the two rounds apart. None for round 0 and in older reports.",
+    )
     test_accuracy: float | None
     misclassified_val: int
     flagged_ids: list[str] = Field(

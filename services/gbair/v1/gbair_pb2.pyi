@@ -167,7 +167,7 @@ class JobSpec(_message.Message):
     def __init__(self, dataset_id: _Optional[str] = ..., model: _Optional[str] = ..., method: _Optional[str] = ..., action: _Optional[str] = ..., rounds: _Optional[int] = ..., budget: _Optional[float] = ..., patience: _Optional[int] = ..., epochs: _Optional[int] = ..., batch_size: _Optional[int] = ..., learning_rate: _Optional[float] = ..., virtual_tokens: _Optional[int] = ..., max_length: _Optional[int] = ..., seed: _Optional[int] = ..., train_size: _Optional[int] = ..., val_size: _Optional[int] = ..., corrupt: _Optional[float] = ...) -> None: ...
 
 class RoundMetrics(_message.Message):
-    __slots__ = ("round", "train_size", "val_accuracy", "test_accuracy", "misclassified_val", "flagged", "flagged_corrupted", "train_seconds", "influence_seconds", "val_loss")
+    __slots__ = ("round", "train_size", "val_accuracy", "test_accuracy", "misclassified_val", "flagged", "flagged_corrupted", "train_seconds", "influence_seconds", "val_loss", "val_change_p_value")
     ROUND_FIELD_NUMBER: _ClassVar[int]
     TRAIN_SIZE_FIELD_NUMBER: _ClassVar[int]
     VAL_ACCURACY_FIELD_NUMBER: _ClassVar[int]
@@ -178,6 +178,7 @@ class RoundMetrics(_message.Message):
     TRAIN_SECONDS_FIELD_NUMBER: _ClassVar[int]
     INFLUENCE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     VAL_LOSS_FIELD_NUMBER: _ClassVar[int]
+    VAL_CHANGE_P_VALUE_FIELD_NUMBER: _ClassVar[int]
     round: int
     train_size: int
     val_accuracy: float
@@ -188,7 +189,8 @@ class RoundMetrics(_message.Message):
     train_seconds: float
     influence_seconds: float
     val_loss: float
-    def __init__(self, round: _Optional[int] = ..., train_size: _Optional[int] = ..., val_accuracy: _Optional[float] = ..., test_accuracy: _Optional[float] = ..., misclassified_val: _Optional[int] = ..., flagged: _Optional[int] = ..., flagged_corrupted: _Optional[int] = ..., train_seconds: _Optional[float] = ..., influence_seconds: _Optional[float] = ..., val_loss: _Optional[float] = ...) -> None: ...
+    val_change_p_value: float
+    def __init__(self, round: _Optional[int] = ..., train_size: _Optional[int] = ..., val_accuracy: _Optional[float] = ..., test_accuracy: _Optional[float] = ..., misclassified_val: _Optional[int] = ..., flagged: _Optional[int] = ..., flagged_corrupted: _Optional[int] = ..., train_seconds: _Optional[float] = ..., influence_seconds: _Optional[float] = ..., val_loss: _Optional[float] = ..., val_change_p_value: _Optional[float] = ...) -> None: ...
 
 class Job(_message.Message):
     __slots__ = ("job_id", "request_id", "spec", "status", "error", "rounds", "best_round", "created_at", "updated_at", "report_json", "parent_job_id")
