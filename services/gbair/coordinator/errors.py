@@ -20,6 +20,11 @@ class InvalidArgument(ServiceError):
     def __init__(self, field: str, problem: str):
         super().__init__(f"{field}: {problem}")
         self.field = field
+        self.problem = problem
+
+    def __reduce__(self):
+        # Pickle rebuilds an exception from its args, which hold the joined message only.
+        return type(self), (self.field, self.problem)
 
 
 class NotFound(ServiceError):
