@@ -20,7 +20,8 @@ def follow(client: GbairClient, job_id: str, console: Console) -> pb.Job:
                 bars(f"round {event.round}: {event.phase}", round(event.fraction * PERCENT), PERCENT)
             elif event.phase == "round":
                 m = event.metrics
-                console.print(f"round {m.round}: train {m.train_size}, val {m.val_accuracy:.4f}, flagged {m.flagged}")
+                against = f" (p = {m.val_change_p_value:.2g} against round 0)" if m.HasField("val_change_p_value") else ""
+                console.print(f"round {m.round}: train {m.train_size}, val {m.val_accuracy:.4f}{against}, flagged {m.flagged}")
             elif event.phase in ("queued", "started", "resumed", "succeeded", "failed", "cancelled"):
                 console.print(f"job {job_id}: {event.phase}" + (f" ({event.message})" if event.message else ""))
     job = client.get_job(job_id)
