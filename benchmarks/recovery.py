@@ -62,7 +62,7 @@ from gbair.core.config import CleaningAction, GbairConfig, ScoringMethod
 from gbair.core.confident_learning import FOLD_METHODS, fold_training_sets, out_of_sample_fit, stratified_folds
 from gbair.core.data import NAMED_SETS, corrupt_labels, load_splits, true_label_names
 from gbair.core.data.dataset import DataSplits, TextDataset
-from gbair.core.evaluation import accuracy, log_losses, most_probable_other
+from gbair.core.evaluation import accuracy, log_losses, most_probable_other, paired_change_p_value
 from gbair.core.influence import (
     INFLUENCE_METHODS,
     NEEDS_INITIAL_STATE,
@@ -91,6 +91,8 @@ from gbair.core.training_dynamics import area_under_the_margin, cartography, mos
 # classes, before `tracin-class-loss-pile-up-test` reads a class-wide bias; divided by the number of classes
 # (Bonferroni), so that many classes do not make one of them look biased by chance.
 ERRORS_PILE_UP_SIGNIFICANCE = 0.05
+# McNemar's p below which a round-to-round change of validation accuracy counts as significant.
+SIGNIFICANCE = 0.05
 
 
 def errors_pile_up(query_labels: torch.Tensor, trusted_labels: torch.Tensor, num_classes: int) -> bool:
@@ -844,11 +846,23 @@ def _rate(summary: dict[str, Any]) -> str:
 
 def _validation_follows_test(runs: list[list[dict[str, Any]]]) -> dict[str, int]:
     """Of the steps from one round to the next that changed test accuracy, how many changed validation
-    accuracy the same way: how well the trusted set can choose the round."""
-    steps = [(after["val_accuracy"] - before["val_accuracy"], after["test_accuracy"] - before["test_accuracy"])
+    accuracy the same way: how well the trusted set can choose the round. The same among the steps whose
+    validation change McNemar's test finds significant (p < SIGNIFICANCE), where the rounds recorded which
+    trusted examples they got wrong."""
+    steps = [(after["val_accuracy"] - before["val_accuracy"], after["test_accuracy"] - before["test_accuracy"],
+              _step_p_value(before, after))
              for rounds in runs for before, after in zip(rounds, rounds[1:])]
-    moved = [(val, test) for val, test in steps if test != 0]
-    return {"same_way": int(sum(np.sign(val) == np.sign(test) for val, test in moved)), "steps": len(moved)}
+    moved = [(val, test, p) for val, test, p in steps if test != 0]
+    significant = [(val, test) for val, test, p in moved if p is not None and p < SIGNIFICANCE]
+    return {"same_way": int(sum(np.sign(val) == np.sign(test) for val, test, _ in moved)), "steps": len(moved),
+            "significant_same_way": int(sum(np.sign(val) == np.sign(test) for val, test in significant)),
+            "significant_steps": len(significant)}
+
+
+def _step_p_value(before: dict[str, Any], after: dict[str, Any]) -> float | None:
+    if before.get("val_wrong_ids") is None or after.get("val_wrong_ids") is None:
+        return None
+    return paired_change_p_value(set(before["val_wrong_ids"]), set(after["val_wrong_ids"]))
 
 
 def _fewer_seeds(value: dict[str, float], summary: dict[str, Any]) -> str:
@@ -899,7 +913,12 @@ def _end_to_end_markdown(cells: list[dict[str, Any]]) -> str:
 
     def follows(run: dict[str, Any] | None) -> str:
         counts = (run or {}).get("validation_follows_test")  # absent from results written before it was counted
-        return "–" if counts is None else f"{counts['same_way']} / {counts['steps']}"
+        if counts is None:
+            return "–"
+        # Absent from results written before the rounds recorded their misclassified trusted examples.
+        significant = counts.get("significant_steps")
+        return f"{counts['same_way']} / {counts['steps']}" + (
+            "" if not significant else f" (significant: {counts['significant_same_way']} / {significant})")
 
     choosing = [[f"`{method}`"] + [follows(s["methods"].get(method, {}).get("rounds")) for s in cells]
                 for method in iterated]
@@ -909,7 +928,8 @@ def _end_to_end_markdown(cells: list[dict[str, Any]]) -> str:
             + markdown_table(["flagger"] + [f"{name} {run}" for name in names for run in ("G-BAIR", "one shot")],
                              iteration) + "\n"
             + "## Choosing the round: steps from one round to the next where validation accuracy moved the way "
-            "test accuracy did / steps that moved test accuracy\n\n"
+            "test accuracy did / steps that moved test accuracy (in brackets the same for the steps whose "
+            f"validation change is significant, McNemar's p < {SIGNIFICANCE})\n\n"
             + markdown_table(["flagger"] + names, choosing))
 
 

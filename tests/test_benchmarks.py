@@ -270,4 +270,12 @@ def test_round_steps_count_where_validation_moved_the_way_test_did():
     # Up together; validation down while test is up; test unchanged (not a step); validation flat, test down.
     counts = _validation_follows_test([rounds((0.70, 0.60), (0.80, 0.65), (0.75, 0.70), (0.74, 0.70)),
                                        rounds((0.70, 0.60), (0.70, 0.55))])
-    assert counts == {"same_way": 1, "steps": 3}
+    assert counts == {"same_way": 1, "steps": 3, "significant_same_way": 0, "significant_steps": 0}
+    # With the misclassified trusted ids: 10 fixed and none broken is significant (p = 0.002), 2 against 1 is
+    # not; both went the way test did.
+    first, second, third = rounds((0.50, 0.60), (0.70, 0.65), (0.72, 0.70))
+    first["val_wrong_ids"] = [f"x{i}" for i in range(15)]
+    second["val_wrong_ids"] = [f"x{i}" for i in range(10, 15)]
+    third["val_wrong_ids"] = [f"x{i}" for i in range(12, 15)] + ["y"]
+    counts = _validation_follows_test([[first, second, third]])
+    assert counts == {"same_way": 2, "steps": 2, "significant_same_way": 1, "significant_steps": 1}
