@@ -34,6 +34,7 @@ def test_report_has_the_promised_schema(recovered):
     first, second = report["rounds"]
     assert first["round"] == 0 and first["train_size"] == 48 and len(first["flagged_ids"]) == 6
     assert second["train_size"] == 42 and second["flagged_ids"] == []
+    assert first["val_change_p_value"] is None and 0 < second["val_change_p_value"] <= 1
     for row in report["rounds"]:
         assert 0 <= row["val_accuracy"] <= 1 and 0 <= row["test_accuracy"] <= 1
         assert row["relabels"] == {}

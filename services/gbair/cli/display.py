@@ -37,6 +37,11 @@ class ProgressBars:
         self._bars.update(task, completed=done, total=total)
 
 
+def against_round_zero(p_value: float | None) -> str:
+    """The paired test's part of a round's progress line."""
+    return "" if p_value is None else f" (p = {p_value:.2g} against round 0)"
+
+
 def round_table(report: RecoveryReport) -> Table:
     table = Table(
         title=f"G-BAIR on {report.dataset}: {report.method}, {report.action}",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from gbair.cli.display import ProgressBars, round_table
+from gbair.cli.display import ProgressBars, against_round_zero, round_table
 from gbair.client import GbairClient
 from gbair.core.report import RecoveryReport
 from gbair.v1 import gbair_pb2 as pb
@@ -20,7 +20,7 @@ def follow(client: GbairClient, job_id: str, console: Console) -> pb.Job:
                 bars(f"round {event.round}: {event.phase}", round(event.fraction * PERCENT), PERCENT)
             elif event.phase == "round":
                 m = event.metrics
-                against = f" (p = {m.val_change_p_value:.2g} against round 0)" if m.HasField("val_change_p_value") else ""
+                against = against_round_zero(m.val_change_p_value if m.HasField("val_change_p_value") else None)
                 console.print(f"round {m.round}: train {m.train_size}, val {m.val_accuracy:.4f}{against}, flagged {m.flagged}")
             elif event.phase in ("queued", "started", "resumed", "succeeded", "failed", "cancelled"):
                 console.print(f"job {job_id}: {event.phase}" + (f" ({event.message})" if event.message else ""))
