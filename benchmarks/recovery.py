@@ -850,7 +850,7 @@ def _validation_follows_test(runs: list[list[dict[str, Any]]]) -> dict[str, int]
     validation change McNemar's test finds significant (p < SIGNIFICANCE), where the rounds recorded which
     trusted examples they got wrong."""
     steps = [(after["val_accuracy"] - before["val_accuracy"], after["test_accuracy"] - before["test_accuracy"],
-              _step_p_value(before, after))
+              paired_change_p_value(before.get("val_wrong_ids"), after.get("val_wrong_ids")))
              for rounds in runs for before, after in zip(rounds, rounds[1:])]
     moved = [(val, test, p) for val, test, p in steps if test != 0]
     significant = [(val, test) for val, test, p in moved if p is not None and p < SIGNIFICANCE]
@@ -858,11 +858,6 @@ def _validation_follows_test(runs: list[list[dict[str, Any]]]) -> dict[str, int]
             "significant_same_way": int(sum(np.sign(val) == np.sign(test) for val, test in significant)),
             "significant_steps": len(significant)}
 
-
-def _step_p_value(before: dict[str, Any], after: dict[str, Any]) -> float | None:
-    if before.get("val_wrong_ids") is None or after.get("val_wrong_ids") is None:
-        return None
-    return paired_change_p_value(set(before["val_wrong_ids"]), set(after["val_wrong_ids"]))
 
 
 def _fewer_seeds(value: dict[str, float], summary: dict[str, Any]) -> str:

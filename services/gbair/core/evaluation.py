@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import torch
 from scipy.stats import binomtest
 
@@ -40,10 +42,14 @@ def mean_log_loss(probabilities: torch.Tensor, labels: torch.Tensor) -> float:
     return log_losses(probabilities, labels).mean().item()
 
 
-def paired_change_p_value(wrong_before: set[str], wrong_after: set[str]) -> float:
+def paired_change_p_value(wrong_before: Collection[str] | None, wrong_after: Collection[str] | None) -> float | None:
     """McNemar's exact test on the same examples: the probability, were both models equally good, that the
-    examples one of them alone gets wrong split at least this unevenly between them."""
-    fixed, broken = len(wrong_before - wrong_after), len(wrong_after - wrong_before)
+    examples one of them alone gets wrong split at least this unevenly between them. None when either
+    model's mistakes were not recorded (rounds and reports from before they were)."""
+    if wrong_before is None or wrong_after is None:
+        return None
+    before, after = set(wrong_before), set(wrong_after)
+    fixed, broken = len(before - after), len(after - before)
     if fixed + broken == 0:
         return 1.0
     return binomtest(fixed, fixed + broken).pvalue

@@ -155,7 +155,9 @@ class Recovery:
             val_accuracy=trained.val_accuracy,
             val_loss=trained.val_loss,
             val_wrong_ids=trained.val_wrong_ids,
-            val_change_p_value=self._change_p_value(state, trained),
+            val_change_p_value=paired_change_p_value(
+                state.rounds[0].val_wrong_ids if state.rounds else None, trained.val_wrong_ids
+            ),
             test_accuracy=trained.test_accuracy,
             misclassified_val=len(trained.errors),
             flagged_ids=cleaning.flagged_ids,
@@ -195,13 +197,6 @@ class Recovery:
     def outcome(self, state: RecoveryState, best_state: PetState) -> RecoveryOutcome:
         """The finished run; `best_state` is the final PET state of the state's best round."""
         return RecoveryOutcome(self.report(state), best_state, self.train_set(state, state.best_round))
-
-    @staticmethod
-    def _change_p_value(state: RecoveryState, trained: TrainedRound) -> float | None:
-        first = state.rounds[0].val_wrong_ids if state.rounds else None
-        if first is None or trained.val_wrong_ids is None:
-            return None
-        return paired_change_p_value(set(first), set(trained.val_wrong_ids))
 
     def _can_score(self, trained: TrainedRound) -> bool:
         """Methods built on validation errors have nothing to go on when there are none."""
