@@ -12,7 +12,9 @@ Two grids, each a list of cells (data set, kind of noise, rate p, seed):
 - end to end: at the same total budget of R rounds of k, the test accuracy of G-BAIR's rounds with each
   flagger, of one-shot "flag R·k once, retrain once", and of the clean-label model (on ConvAbuse: trained
   without the disputed rows); the flips G-BAIR found in R rounds against the one-shot top R·k; and G-BAIR
-  with the trusted set split into a scoring part and a round-selection part.
+  with the trusted set split into a scoring part and a round-selection part. With --training-seeds N, each
+  of these test accuracies is the mean of N trainings of the same set from other initial prompts and batch
+  orders: one training's luck moves test accuracy by about as much as the runs differ.
 
 Noise: uniform (a fraction p flipped to a random other class), class-conditional (a fraction p of one
 named class flipped to another, `--flip`), and real (ConvAbuse's majority labels, disputed rows as the
@@ -79,6 +81,7 @@ from gbair.core.influence.methods import (
     tracin,
 )
 from gbair.core.model.inputs import EncodedSet
+from gbair.core.model.pet import PetState
 from gbair.core.neighbours import neighbour_labels
 from gbair.core.progress import Progress, no_progress
 from gbair.core.recovery import Recovery
@@ -146,7 +149,12 @@ END_TO_END_METHODS = ["tracin-class-loss", "fused", "tracin", "loss", "aum", "kn
 END_TO_END_CELLS = ["sst2:uniform", "diasafety:class-conditional", "convabuse:real"]
 # Settings a finished cell depends on: a rerun that changes any of them must not reuse the old cells.
 CELL_SETTINGS = ("train_size", "train_sizes", "val_size", "test_size", "model", "epochs", "checkpoints_per_epoch",
-                 "rounds", "patience", "budget", "folds", "knn_neighbours", "gbair_method", "flips", "selection_fraction")
+                 "rounds", "patience", "budget", "folds", "knn_neighbours", "gbair_method", "flips", "selection_fraction",
+                 "training_seeds")
+# What the cell settings of results written before a setting existed mean by its absence.
+CELL_SETTINGS_BEFORE = {"training_seeds": 1}
+# The further training seeds of --training-seeds step by this, clear of every cell's own seed.
+TRAINING_SEED_STEP = 1000
 # Bundled with gbair, so the quick run needs no `gbair data fetch`.
 QUICK = {
     "datasets": ["diasafety"], "noise": ["uniform"], "corruption": [0.2], "seeds": [0], "train_size": 200,
@@ -226,6 +234,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="what the end-to-end runs do with flagged examples")
     parser.add_argument("--selection-fraction", type=float, default=0.5,
                         help="share of the trusted set that picks G-BAIR's round in the split-trusted-set run (0: skip it)")
+    parser.add_argument("--training-seeds", type=int, default=1,
+                        help="end to end: train the clean set, the noisy set and each run's kept set this many times (the "
+                        "cell's own seed, then other initial prompts and batch orders) and report mean test accuracies, "
+                        "so that retraining noise does not decide between runs; G-BAIR still picks its round from the "
+                        "cell's own training")
     parser.add_argument("--workers", type=int, default=1,
                         help="processes, one torch thread each, that share a cell's work through the stage cache: a "
                         "ranking cell's trainings (clean, noisy, folds), an end-to-end cell's recoveries; one per core")
@@ -286,11 +299,13 @@ def _noise_settings(args: argparse.Namespace, dataset: str, kinds: list[str]) ->
     return [(kind, rate) for kind in kinds for rate in args.corruption]
 
 
-def build_config(args: argparse.Namespace, seed: int, **recovery: Any) -> GbairConfig:
+def build_config(args: argparse.Namespace, seed: int, training_seed: int | None = None, **recovery: Any) -> GbairConfig:
+    """`training_seed` (default: `seed`) draws the initial prompt and the batch order."""
     method = recovery.pop("method", args.gbair_method)
     return GbairConfig(
         model={"name_or_path": args.model, "max_length": args.max_length},
-        train={"epochs": args.epochs, "checkpoints_per_epoch": args.checkpoints_per_epoch, "seed": seed},
+        train={"epochs": args.epochs, "checkpoints_per_epoch": args.checkpoints_per_epoch,
+               "seed": seed if training_seed is None else training_seed},
         influence={"method": method, "seed": seed, "confident_learning_folds": args.folds,
                    "knn_neighbours": args.knn_neighbours},
         recovery={"rounds": args.rounds, "patience": args.patience, "budget": args.budget, **recovery},
@@ -334,6 +349,7 @@ class CellRun:
         self.test = self.backend.encode(self.data.splits.test)
         self.seconds: dict[str, float] = {}
         self.computed_in_workers = 0
+        self._seeded: dict[int, tuple[CachedBackend, PetState]] = {spec.seed: (self.backend, self.initial)}
 
     def timed(self, name: str, work: Callable[[], Any]) -> Any:
         started = time.perf_counter()
@@ -341,9 +357,22 @@ class CellRun:
         self.seconds[name] = round(time.perf_counter() - started, 2)
         return result
 
-    def train_and_test(self, train: EncodedSet):
-        training = self.backend.train(self.initial, train, self.progress)
-        return training, accuracy(self.backend.probabilities(training.final_state, self.test), self.test.labels)
+    def train_and_test(self, train: EncodedSet, training_seed: int | None = None):
+        backend, initial = self._seeded_backend(self.spec.seed if training_seed is None else training_seed)
+        training = backend.train(initial, train, self.progress)
+        return training, accuracy(backend.probabilities(training.final_state, self.test), self.test.labels)
+
+    def _seeded_backend(self, training_seed: int) -> tuple[CachedBackend, PetState]:
+        """A classifier whose initial prompt and batch order `training_seed` draws, and its initial state."""
+        if training_seed not in self._seeded:
+            config = build_config(self.args, self.spec.seed, training_seed=training_seed)
+            local = LocalBackend(config, self.data.splits.label_names)
+            self._seeded[training_seed] = cached_backend(self.args, config, local), local.initial_state
+        return self._seeded[training_seed]
+
+    def training_seeds(self) -> list[int]:
+        """The cell's own seed, then --training-seeds − 1 others."""
+        return [self.spec.seed + TRAINING_SEED_STEP * j for j in range(self.args.training_seeds)]
 
     def clean_accuracy(self) -> tuple[float, float, dict[str, int]]:
         """The clean-label model's test accuracy, and the seconds and passes its training took."""
@@ -637,6 +666,42 @@ def _run_in_worker(which: EndToEndRun, k: int, start: RecoveryState, round_zero:
     return run_end_to_end(_workers_cell(), which, k, start, round_zero, no_progress)
 
 
+def _test_accuracy_in_worker(train: EncodedSet, training_seed: int) -> float:
+    return _workers_cell().train_and_test(train, training_seed)[1]
+
+
+def kept_round(result: EndToEndResult) -> int:
+    """G-BAIR keeps its best round by validation; a one shot, its retrained one."""
+    return result.report.rounds[-1].round if result.run.one_shot else result.report.best_round
+
+
+def kept_train_set(splits: DataSplits, result: EndToEndResult) -> TextDataset:
+    return RecoveryState(rounds=result.report.rounds).train_set(splits.train, result.run.action,
+                                                                 before_round=kept_round(result))
+
+
+def retrained_test_accuracies(run: CellRun, sets: dict[Any, TextDataset], pool: ProcessPoolExecutor | None,
+                              progress: Progress) -> dict[Any, list[float]]:
+    """Each set's test accuracy at each training seed after the cell's own (whose accuracy the runs already
+    have); a set that two runs kept is trained once per seed."""
+    distinct = {(tuple(d.ids), tuple(d.labels)): d for d in sets.values()}
+    encoded = {key: run.backend.encode(dataset) for key, dataset in distinct.items()}
+    trainings = [(key, seed) for key in distinct for seed in run.training_seeds()[1:]]
+    progress("retrainings at other seeds", 0, len(trainings))
+    accuracies: dict[tuple, float] = {}
+    if pool is None:
+        for done, (key, seed) in enumerate(trainings, 1):
+            accuracies[key, seed] = run.train_and_test(encoded[key], seed)[1]
+            progress("retrainings at other seeds", done, len(trainings))
+    else:
+        futures = {pool.submit(_test_accuracy_in_worker, encoded[key], seed): (key, seed) for key, seed in trainings}
+        for done, future in enumerate(as_completed(futures), 1):
+            accuracies[futures[future]] = future.result()
+            progress("retrainings at other seeds", done, len(trainings))
+    return {name: [accuracies[(tuple(d.ids), tuple(d.labels)), seed] for seed in run.training_seeds()[1:]]
+            for name, d in sets.items()}
+
+
 def run_end_to_end_cell(args: argparse.Namespace, spec: CellSpec, progress: Progress,
                         journal: CellJournal) -> dict[str, Any]:
     run = CellRun(args, spec, progress)
@@ -645,6 +710,12 @@ def run_end_to_end_cell(args: argparse.Namespace, spec: CellSpec, progress: Prog
     k = run.config.recovery.flag_count(len(splits.train))
     first = run.recovery(budget=k)
     start = first.start(run.data.wrong_ids, run.data.true_labels or None)
+
+    def retrain(pool: ProcessPoolExecutor | None) -> dict[Any, list[float]]:
+        """Keyed "clean", "noisy" and by each run."""
+        kept = {result.run: kept_train_set(splits, result) for result in results}
+        return retrained_test_accuracies(run, {"clean": run.data.reference_train, "noisy": splits.train, **kept},
+                                         pool, progress)
 
     def train_round_zero() -> TrainedRound:
         kept = journal.round_zero()
@@ -655,6 +726,7 @@ def run_end_to_end_cell(args: argparse.Namespace, spec: CellSpec, progress: Prog
         journal.add_round_zero(trained, run.seconds["round_zero"])
         return trained
 
+    retrained: dict[Any, list[float]] = {}
     if args.workers == 1:
         round_zero = train_round_zero()
         passes = run.passes()  # before the runs: in this process their backends join the cell's
@@ -664,6 +736,8 @@ def run_end_to_end_cell(args: argparse.Namespace, spec: CellSpec, progress: Prog
         for which in _runs_left(args, results):
             results.append(run_end_to_end(run, which, k, start, round_zero, progress))
             journal.add_run(results[-1])
+        if args.training_seeds > 1:
+            retrained = run.timed("retrainings", lambda: retrain(None))
     else:
         with worker_pool(args, spec) as pool:
             # A worker trains the clean-label model during round 0.
@@ -680,17 +754,24 @@ def run_end_to_end_cell(args: argparse.Namespace, spec: CellSpec, progress: Prog
                 results.append(future.result())
                 journal.add_run(results[-1])
                 progress("end-to-end runs", len(results), total)
+            if args.training_seeds > 1:
+                retrained = run.timed("retrainings", lambda: retrain(pool))
     clean_accuracy, run.seconds["train_clean"], clean_passes = journal.clean()
     passes = {key: value + clean_passes[key] for key, value in passes.items()}
-    noisy_accuracy = round_zero.test_accuracy
+    own_seed = {"clean": clean_accuracy, "noisy": round_zero.test_accuracy,
+                **{result.run: result.report.rounds[kept_round(result)].test_accuracy for result in results}}
+    by_seed = {key: [value, *retrained.get(key, [])] for key, value in own_seed.items()}
+    clean_accuracy, noisy_accuracy = float(np.mean(by_seed["clean"])), float(np.mean(by_seed["noisy"]))
     noisy_label = {i: splits.label_names[label] for i, label in zip(splits.train.ids, splits.train.labels)}
 
-    def summary(report: RecoveryReport, test_accuracy: float) -> dict[str, Any]:
+    def summary(report: RecoveryReport, accuracies: list[float]) -> dict[str, Any]:
         # With two classes a relabelled flip always gets its true label: relabel accuracy says nothing there.
         relabeled = {i: name for r in report.rounds for i, name in r.relabels.items()
                      if i in run.data.true_labels and len(splits.label_names) > 2}
+        test_accuracy = float(np.mean(accuracies))
         return {
             "test_accuracy": test_accuracy,
+            "test_accuracy_by_training_seed": accuracies,
             "recovered_fraction": _recovered(clean_accuracy, noisy_accuracy, test_accuracy),
             "flagged": sum(len(r.flagged_ids) for r in report.rounds),
             "flips_found": sum(r.flagged_corrupted or 0 for r in report.rounds),
@@ -718,19 +799,21 @@ def run_end_to_end_cell(args: argparse.Namespace, spec: CellSpec, progress: Prog
         if which.split_trusted_set:
             run.seconds["gbair_split_trusted"] = result.seconds
             split = {"method": args.gbair_method, "selection_fraction": args.selection_fraction,
-                     **summary(report, report.rounds[report.best_round].test_accuracy)}
+                     **summary(report, by_seed[which])}
             continue
         name = _run_name(args, which.method, which.action)
         run.seconds[f"{'one_shot' if which.one_shot else 'gbair'}_{name}"] = result.seconds
         if which.one_shot:
-            methods.setdefault(name, {})["one_shot"] = summary(report, report.rounds[-1].test_accuracy)
+            methods.setdefault(name, {})["one_shot"] = summary(report, by_seed[which])
         else:
-            methods.setdefault(name, {}).update(summary(report, report.rounds[report.best_round].test_accuracy))
+            methods.setdefault(name, {}).update(summary(report, by_seed[which]))
     # Listed in the order asked for, whatever order the workers finished in.
     order = [_run_name(args, method, action) for method in _flaggers(args) for action in args.actions]
     return {
         **run.header(), "k": k, "rounds": args.rounds, "workers": args.workers,
-        "accuracy": {"clean": clean_accuracy, "noisy": noisy_accuracy}, "methods": {name: methods[name] for name in order},
+        "training_seeds": run.training_seeds(),
+        "accuracy": {"clean": clean_accuracy, "noisy": noisy_accuracy},
+        "accuracy_by_training_seed": {"clean": by_seed["clean"], "noisy": by_seed["noisy"]}, "methods": {name: methods[name] for name in order},
         "split_trusted_set": split, "seconds": run.seconds, "passes": passes,
     }
 
@@ -797,6 +880,8 @@ def summarise(cells: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
                 name: _mean_std_of([s[name] for s in splits]) for name in ("test_accuracy", "recovered_fraction")
             } if splits else None
             summary["k"], summary["rounds"] = group[0]["k"], group[0]["rounds"]
+            # Cells from before --training-seeds trained each kept set once.
+            summary["training_seeds"] = len(group[0].get("training_seeds", [group[0]["seed"]]))
         summaries[grid].append(summary)
     return summaries
 
@@ -864,6 +949,11 @@ def _fewer_seeds(value: dict[str, float], summary: dict[str, Any]) -> str:
     return f" ({value['n']} of {len(summary['seeds'])} seeds)" if value["n"] < len(summary["seeds"]) else ""
 
 
+def _trainings(summary: dict[str, Any]) -> str:
+    trainings = summary.get("training_seeds", 1)  # absent from summaries written before --training-seeds
+    return "" if trainings == 1 else f", each kept set's test accuracy the mean of {trainings} trainings"
+
+
 def _cell_name(summary: dict[str, Any]) -> str:
     return f"{summary['dataset']} {summary['noise']}" + _rate(summary)
 
@@ -872,7 +962,7 @@ def _end_to_end_markdown(cells: list[dict[str, Any]]) -> str:
     """The end-to-end table (a run per row, a column pair per cell) and the iteration table (a flagger per row)."""
     names = [_cell_name(s) for s in cells]
     budgets = "; ".join(f"{name}: {s['rounds']} rounds of {s['k']} or one shot of {s['rounds'] * s['k']}, "
-                        f"seeds {len(s['seeds'])}" for name, s in zip(names, cells))
+                        f"seeds {len(s['seeds'])}" + _trainings(s) for name, s in zip(names, cells))
     methods = list(dict.fromkeys(m for s in cells for m in s["methods"]))
 
     def row(label: str, pick: Callable[[dict[str, Any]], dict[str, Any] | None]) -> list[str]:
@@ -949,10 +1039,14 @@ def load_previous(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[
         return [], {}
     previous = json.loads(args.json.read_text())
     settings = _cell_settings(args)
-    if previous.get("cell_settings") != settings:
+    if _with_settings_before(previous.get("cell_settings")) != settings:
         raise SystemExit(f"{args.json} holds cells run with other settings ({previous.get('cell_settings')}); "
                          "pass another --json or --out")
     return previous["cells"], previous.get("unfinished_cells", {})
+
+
+def _with_settings_before(settings: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if settings is None else {**CELL_SETTINGS_BEFORE, **settings}
 
 
 def _cell_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -1011,7 +1105,7 @@ def run_grids(args: argparse.Namespace, command: str, console: Console, started:
 def merged_run(args: argparse.Namespace, command: str) -> dict[str, Any]:
     """The finished cells of grids run apart, as one run; their own runs' commands and machines stay with them."""
     runs = {folder: json.loads((folder / "recovery.json").read_text()) for folder in args.merge}
-    settings = [run["cell_settings"] for run in runs.values()]
+    settings = [_with_settings_before(run["cell_settings"]) for run in runs.values()]
     if any(s != settings[0] for s in settings):
         raise SystemExit("the grids to merge ran with different cell settings: their cells are not one protocol")
     cells = [cell for run in runs.values() for cell in run["cells"]]

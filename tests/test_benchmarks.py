@@ -245,6 +245,44 @@ def test_recovery_benchmark_scores_relabel_accuracy_with_more_than_two_classes(t
     assert entries == {} and not kept.exists()
 
 
+def test_end_to_end_cells_average_each_kept_set_over_training_seeds(tmp_path, tiny_model_dir, monkeypatch):
+    import benchmarks.recovery as benchmark
+    from gbair.core.progress import no_progress
+
+    args = benchmark.parse_args([
+        "--train-size", "32", "--val-size", "16", "--test-size", "16", "--epochs", "2", "--rounds", "2", "--patience", "3",
+        "--model", str(tiny_model_dir), "--max-length", "64", "--end-to-end-methods", "loss", "--one-shot-methods",
+        "--selection-fraction", "0", "--training-seeds", "2", "--out", str(tmp_path), "--stage-cache", str(tmp_path / "stages"),
+    ])
+    retrained, retrain = {}, benchmark.retrained_test_accuracies
+    monkeypatch.setattr(benchmark, "retrained_test_accuracies",
+                        lambda run, sets, *rest: retrained.update(sets) or retrain(run, sets, *rest))
+    spec = benchmark.CellSpec("end-to-end", "diasafety", "uniform", 0.25, 0)
+    cell = benchmark.run_end_to_end_cell(args, spec, no_progress, benchmark.CellJournal({}, lambda: None, tmp_path / "r0.pt"))
+    assert cell["training_seeds"] == [0, 1000]
+    by_seed = cell["accuracy_by_training_seed"]
+    for name in ("clean", "noisy"):
+        assert len(by_seed[name]) == 2 and cell["accuracy"][name] == pytest.approx(np.mean(by_seed[name]))
+    gbair = cell["methods"]["loss"]
+    assert by_seed["noisy"][0] == gbair["rounds"][0]["test_accuracy"]
+    # Each run's first accuracy is its kept round's; the set retrained at the other seed is that round's
+    # training set: trained again at the cell's own seed, it gives the same accuracy.
+    run = benchmark.CellRun(args, spec, no_progress)
+    for one_shot, summary in ((False, gbair), (True, gbair["one_shot"])):
+        kept = 1 if one_shot else summary["best_round"]
+        values = summary["test_accuracy_by_training_seed"]
+        assert values[0] == summary["rounds"][kept]["test_accuracy"]
+        assert summary["test_accuracy"] == pytest.approx(np.mean(values))
+        kept_set = retrained[benchmark.EndToEndRun("loss", "remove", one_shot)]
+        assert len(kept_set) == summary["rounds"][kept]["train_size"]
+        assert run.train_and_test(run.backend.encode(kept_set))[1] == values[0]
+    # The other seed draws another initial prompt and batch order.
+    train = run.backend.encode(retrained["noisy"])
+    own, other = (run.train_and_test(train, seed)[0].final_state for seed in cell["training_seeds"])
+    assert not all(torch.equal(own[name], other[name]) for name in own)
+    assert "each kept set's test accuracy the mean of 2 trainings" in benchmark.markdown(benchmark.summarise([cell]))
+
+
 def test_validation_errors_pile_up_only_beyond_chance_with_every_class_tested():
     from benchmarks.recovery import errors_pile_up
 
