@@ -684,9 +684,10 @@ def retrained_test_accuracies(run: CellRun, sets: dict[Any, TextDataset], pool: 
                               progress: Progress) -> dict[Any, list[float]]:
     """Each set's test accuracy at each training seed after the cell's own (whose accuracy the runs already
     have); a set that two runs kept is trained once per seed."""
-    distinct = {(tuple(d.ids), tuple(d.labels)): d for d in sets.values()}
-    encoded = {key: run.backend.encode(dataset) for key, dataset in distinct.items()}
-    trainings = [(key, seed) for key in distinct for seed in run.training_seeds()[1:]]
+    contents = {name: (tuple(d.ids), tuple(d.labels)) for name, d in sets.items()}
+    encoded = {content: run.backend.encode(sets[name]) for name, content in contents.items()}
+    other_seeds = run.training_seeds()[1:]
+    trainings = [(content, seed) for content in encoded for seed in other_seeds]
     progress("retrainings at other seeds", 0, len(trainings))
     accuracies: dict[tuple, float] = {}
     if pool is None:
@@ -698,8 +699,7 @@ def retrained_test_accuracies(run: CellRun, sets: dict[Any, TextDataset], pool: 
         for done, future in enumerate(as_completed(futures), 1):
             accuracies[futures[future]] = future.result()
             progress("retrainings at other seeds", done, len(trainings))
-    return {name: [accuracies[(tuple(d.ids), tuple(d.labels)), seed] for seed in run.training_seeds()[1:]]
-            for name, d in sets.items()}
+    return {name: [accuracies[content, seed] for seed in other_seeds] for name, content in contents.items()}
 
 
 def run_end_to_end_cell(args: argparse.Namespace, spec: CellSpec, progress: Progress,
@@ -712,10 +712,12 @@ def run_end_to_end_cell(args: argparse.Namespace, spec: CellSpec, progress: Prog
     start = first.start(run.data.wrong_ids, run.data.true_labels or None)
 
     def retrain(pool: ProcessPoolExecutor | None) -> dict[Any, list[float]]:
-        """Keyed "clean", "noisy" and by each run."""
-        kept = {result.run: kept_train_set(splits, result) for result in results}
-        return retrained_test_accuracies(run, {"clean": run.data.reference_train, "noisy": splits.train, **kept},
-                                         pool, progress)
+        """Keyed "clean", "noisy" and by each run; empty with one training seed."""
+        if args.training_seeds == 1:
+            return {}
+        sets = {"clean": run.data.reference_train, "noisy": splits.train,
+                **{result.run: kept_train_set(splits, result) for result in results}}
+        return run.timed("retrainings", lambda: retrained_test_accuracies(run, sets, pool, progress))
 
     def train_round_zero() -> TrainedRound:
         kept = journal.round_zero()
@@ -726,7 +728,6 @@ def run_end_to_end_cell(args: argparse.Namespace, spec: CellSpec, progress: Prog
         journal.add_round_zero(trained, run.seconds["round_zero"])
         return trained
 
-    retrained: dict[Any, list[float]] = {}
     if args.workers == 1:
         round_zero = train_round_zero()
         passes = run.passes()  # before the runs: in this process their backends join the cell's
@@ -736,8 +737,7 @@ def run_end_to_end_cell(args: argparse.Namespace, spec: CellSpec, progress: Prog
         for which in _runs_left(args, results):
             results.append(run_end_to_end(run, which, k, start, round_zero, progress))
             journal.add_run(results[-1])
-        if args.training_seeds > 1:
-            retrained = run.timed("retrainings", lambda: retrain(None))
+        retrained = retrain(None)
     else:
         with worker_pool(args, spec) as pool:
             # A worker trains the clean-label model during round 0.
@@ -754,8 +754,7 @@ def run_end_to_end_cell(args: argparse.Namespace, spec: CellSpec, progress: Prog
                 results.append(future.result())
                 journal.add_run(results[-1])
                 progress("end-to-end runs", len(results), total)
-            if args.training_seeds > 1:
-                retrained = run.timed("retrainings", lambda: retrain(pool))
+            retrained = retrain(pool)
     clean_accuracy, run.seconds["train_clean"], clean_passes = journal.clean()
     passes = {key: value + clean_passes[key] for key, value in passes.items()}
     own_seed = {"clean": clean_accuracy, "noisy": round_zero.test_accuracy,
@@ -813,7 +812,8 @@ def run_end_to_end_cell(args: argparse.Namespace, spec: CellSpec, progress: Prog
         **run.header(), "k": k, "rounds": args.rounds, "workers": args.workers,
         "training_seeds": run.training_seeds(),
         "accuracy": {"clean": clean_accuracy, "noisy": noisy_accuracy},
-        "accuracy_by_training_seed": {"clean": by_seed["clean"], "noisy": by_seed["noisy"]}, "methods": {name: methods[name] for name in order},
+        "accuracy_by_training_seed": {"clean": by_seed["clean"], "noisy": by_seed["noisy"]},
+        "methods": {name: methods[name] for name in order},
         "split_trusted_set": split, "seconds": run.seconds, "passes": passes,
     }
 
@@ -942,7 +942,6 @@ def _validation_follows_test(runs: list[list[dict[str, Any]]]) -> dict[str, int]
     return {"same_way": int(sum(np.sign(val) == np.sign(test) for val, test, _ in moved)), "steps": len(moved),
             "significant_same_way": int(sum(np.sign(val) == np.sign(test) for val, test in significant)),
             "significant_steps": len(significant)}
-
 
 
 def _fewer_seeds(value: dict[str, float], summary: dict[str, Any]) -> str:
