@@ -37,7 +37,7 @@ import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, get_args
 
@@ -680,26 +680,44 @@ def kept_train_set(splits: DataSplits, result: EndToEndResult) -> TextDataset:
                                                                  before_round=kept_round(result))
 
 
-def retrained_test_accuracies(run: CellRun, sets: dict[Any, TextDataset], pool: ProcessPoolExecutor | None,
-                              progress: Progress) -> dict[Any, list[float]]:
-    """Each set's test accuracy at each training seed after the cell's own (whose accuracy the runs already
-    have); a set that two runs kept is trained once per seed."""
-    contents = {name: (tuple(d.ids), tuple(d.labels)) for name, d in sets.items()}
-    encoded = {content: run.backend.encode(sets[name]) for name, content in contents.items()}
-    other_seeds = run.training_seeds()[1:]
-    trainings = [(content, seed) for content in encoded for seed in other_seeds]
-    progress("retrainings at other seeds", 0, len(trainings))
-    accuracies: dict[tuple, float] = {}
-    if pool is None:
-        for done, (key, seed) in enumerate(trainings, 1):
-            accuracies[key, seed] = run.train_and_test(encoded[key], seed)[1]
-            progress("retrainings at other seeds", done, len(trainings))
-    else:
-        futures = {pool.submit(_test_accuracy_in_worker, encoded[key], seed): (key, seed) for key, seed in trainings}
-        for done, future in enumerate(as_completed(futures), 1):
-            accuracies[futures[future]] = future.result()
-            progress("retrainings at other seeds", done, len(trainings))
-    return {name: [accuracies[content, seed] for seed in other_seeds] for name, content in contents.items()}
+class Retrainings:
+    """The cell's sets trained again at each training seed after the cell's own (whose accuracy the runs
+    already have). In a pool each set's trainings start as soon as the set is known, so they fill the
+    workers that the runs still running leave idle. A set that two runs kept is trained once per seed."""
+
+    def __init__(self, run: CellRun, pool: ProcessPoolExecutor | None):
+        self.run, self.pool = run, pool
+        self.other_seeds = run.training_seeds()[1:]
+        self.contents: dict[Any, tuple] = {}
+        self.encoded: dict[tuple, EncodedSet] = {}
+        self.futures: dict[tuple, Future] = {}
+
+    def add(self, name: Any, dataset: TextDataset) -> None:
+        if not self.other_seeds:
+            return
+        content = self.contents[name] = (tuple(dataset.ids), tuple(dataset.labels))
+        if content in self.encoded:
+            return
+        encoded = self.encoded[content] = self.run.backend.encode(dataset)
+        if self.pool is not None:
+            for seed in self.other_seeds:
+                self.futures[content, seed] = self.pool.submit(_test_accuracy_in_worker, encoded, seed)
+
+    def accuracies(self, progress: Progress) -> dict[Any, list[float]]:
+        """Each added set's accuracies at the other seeds, by its name; empty with one training seed."""
+        trainings = [(content, seed) for content in self.encoded for seed in self.other_seeds]
+        progress("retrainings at other seeds", 0, len(trainings))
+        accuracies: dict[tuple, float] = {}
+        if self.pool is None:
+            for done, (content, seed) in enumerate(trainings, 1):
+                accuracies[content, seed] = self.run.train_and_test(self.encoded[content], seed)[1]
+                progress("retrainings at other seeds", done, len(trainings))
+        else:
+            futures = {self.futures[training]: training for training in trainings}
+            for done, future in enumerate(as_completed(futures), 1):
+                accuracies[futures[future]] = future.result()
+                progress("retrainings at other seeds", done, len(trainings))
+        return {name: [accuracies[content, seed] for seed in self.other_seeds] for name, content in self.contents.items()}
 
 
 def run_end_to_end_cell(args: argparse.Namespace, spec: CellSpec, progress: Progress,
@@ -711,14 +729,6 @@ def run_end_to_end_cell(args: argparse.Namespace, spec: CellSpec, progress: Prog
     first = run.recovery(budget=k)
     start = first.start(run.data.wrong_ids, run.data.true_labels or None)
 
-    def retrain(pool: ProcessPoolExecutor | None) -> dict[Any, list[float]]:
-        """Keyed "clean", "noisy" and by each run; empty with one training seed."""
-        if args.training_seeds == 1:
-            return {}
-        sets = {"clean": run.data.reference_train, "noisy": splits.train,
-                **{result.run: kept_train_set(splits, result) for result in results}}
-        return run.timed("retrainings", lambda: retrained_test_accuracies(run, sets, pool, progress))
-
     def train_round_zero() -> TrainedRound:
         kept = journal.round_zero()
         if kept is not None:
@@ -727,6 +737,21 @@ def run_end_to_end_cell(args: argparse.Namespace, spec: CellSpec, progress: Prog
         trained = run.timed("round_zero", lambda: first.train_round(start, progress))
         journal.add_round_zero(trained, run.seconds["round_zero"])
         return trained
+
+    def start_retrainings(pool: ProcessPoolExecutor | None, runs: list[EndToEndResult]) -> Retrainings:
+        retrainings = Retrainings(run, pool)
+        retrainings.add("clean", run.data.reference_train)
+        retrainings.add("noisy", splits.train)
+        for result in runs:
+            retrainings.add(result.run, kept_train_set(splits, result))
+        return retrainings
+
+    def retrained(retrainings: Retrainings) -> dict[Any, list[float]]:
+        """Keyed "clean", "noisy" and by each run; empty with one training seed. In a pool, the time is the
+        wait for the retrainings after the last run, not their whole time."""
+        if not retrainings.other_seeds:
+            return {}
+        return run.timed("retrainings", lambda: retrainings.accuracies(progress))
 
     if args.workers == 1:
         round_zero = train_round_zero()
@@ -737,7 +762,7 @@ def run_end_to_end_cell(args: argparse.Namespace, spec: CellSpec, progress: Prog
         for which in _runs_left(args, results):
             results.append(run_end_to_end(run, which, k, start, round_zero, progress))
             journal.add_run(results[-1])
-        retrained = retrain(None)
+        retrained_accuracies = retrained(start_retrainings(None, results))
     else:
         with worker_pool(args, spec) as pool:
             # A worker trains the clean-label model during round 0.
@@ -745,6 +770,8 @@ def run_end_to_end_cell(args: argparse.Namespace, spec: CellSpec, progress: Prog
             round_zero = train_round_zero()
             results = journal.finished_runs()
             futures = [pool.submit(_run_in_worker, which, k, start, round_zero) for which in _runs_left(args, results)]
+            # Queued behind the runs, so they take the workers the runs leave free.
+            retrainings = start_retrainings(pool, results)
             if clean is not None:
                 journal.add_clean(*clean.result())
             passes = run.passes()
@@ -753,13 +780,14 @@ def run_end_to_end_cell(args: argparse.Namespace, spec: CellSpec, progress: Prog
             for future in as_completed(futures):
                 results.append(future.result())
                 journal.add_run(results[-1])
+                retrainings.add(results[-1].run, kept_train_set(splits, results[-1]))
                 progress("end-to-end runs", len(results), total)
-            retrained = retrain(pool)
+            retrained_accuracies = retrained(retrainings)
     clean_accuracy, run.seconds["train_clean"], clean_passes = journal.clean()
     passes = {key: value + clean_passes[key] for key, value in passes.items()}
     own_seed = {"clean": clean_accuracy, "noisy": round_zero.test_accuracy,
                 **{result.run: result.report.rounds[kept_round(result)].test_accuracy for result in results}}
-    by_seed = {key: [value, *retrained.get(key, [])] for key, value in own_seed.items()}
+    by_seed = {key: [value, *retrained_accuracies.get(key, [])] for key, value in own_seed.items()}
     clean_accuracy, noisy_accuracy = float(np.mean(by_seed["clean"])), float(np.mean(by_seed["noisy"]))
     noisy_label = {i: splits.label_names[label] for i, label in zip(splits.train.ids, splits.train.labels)}
 

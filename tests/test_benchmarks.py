@@ -1,6 +1,7 @@
 """Both benchmark scripts end to end, as a user runs them, on the bundled DiaSafety with a tiny random backbone
 (whose 128 positions cannot hold DiaSafety's longest inputs with the prompt, hence --max-length 64)."""
 
+import argparse
 import json
 import subprocess
 import sys
@@ -249,16 +250,27 @@ def test_end_to_end_cells_average_each_kept_set_over_training_seeds(tmp_path, ti
     import benchmarks.recovery as benchmark
     from gbair.core.progress import no_progress
 
-    args = benchmark.parse_args([
-        "--train-size", "32", "--val-size", "16", "--test-size", "16", "--epochs", "2", "--rounds", "2", "--patience", "3",
-        "--model", str(tiny_model_dir), "--max-length", "64", "--end-to-end-methods", "loss", "--one-shot-methods",
-        "--selection-fraction", "0", "--training-seeds", "2", "--out", str(tmp_path), "--stage-cache", str(tmp_path / "stages"),
-    ])
-    retrained, retrain = {}, benchmark.retrained_test_accuracies
-    monkeypatch.setattr(benchmark, "retrained_test_accuracies",
-                        lambda run, sets, *rest: retrained.update(sets) or retrain(run, sets, *rest))
+    def cell_args(workers: int, stages: str) -> argparse.Namespace:
+        return benchmark.parse_args([
+            "--train-size", "32", "--val-size", "16", "--test-size", "16", "--epochs", "2", "--rounds", "2",
+            "--patience", "3", "--model", str(tiny_model_dir), "--max-length", "64", "--end-to-end-methods", "loss",
+            "--one-shot-methods", "--selection-fraction", "0", "--training-seeds", "2", "--workers", str(workers),
+            "--out", str(tmp_path), "--stage-cache", str(tmp_path / stages),
+        ])
+
+    retrained, add = {}, benchmark.Retrainings.add
+    monkeypatch.setattr(benchmark.Retrainings, "add",
+                        lambda self, name, dataset: retrained.update({name: dataset}) or add(self, name, dataset))
     spec = benchmark.CellSpec("end-to-end", "diasafety", "uniform", 0.25, 0)
-    cell = benchmark.run_end_to_end_cell(args, spec, no_progress, benchmark.CellJournal({}, lambda: None, tmp_path / "r0.pt"))
+
+    def run_cell(args: argparse.Namespace, journal: str) -> dict:
+        return benchmark.run_end_to_end_cell(args, spec, no_progress, benchmark.CellJournal({}, lambda: None, tmp_path / journal))
+
+    # In a pool the retrainings start while the runs still run; in one process, after them. Both, each
+    # from its own empty stage cache, give the same accuracies.
+    cell = run_cell(cell_args(2, "pool-stages"), "pool.pt")
+    args = cell_args(1, "stages")
+    assert run_cell(args, "serial.pt")["accuracy_by_training_seed"] == cell["accuracy_by_training_seed"]
     assert cell["training_seeds"] == [0, 1000]
     by_seed = cell["accuracy_by_training_seed"]
     for name in ("clean", "noisy"):
