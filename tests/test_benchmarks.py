@@ -270,7 +270,12 @@ def test_end_to_end_cells_average_each_kept_set_over_training_seeds(tmp_path, ti
     # from its own empty stage cache, give the same accuracies.
     cell = run_cell(cell_args(2, "pool-stages"), "pool.pt")
     args = cell_args(1, "stages")
-    assert run_cell(args, "serial.pt")["accuracy_by_training_seed"] == cell["accuracy_by_training_seed"]
+    serial = run_cell(args, "serial.pt")
+    assert serial["accuracy_by_training_seed"] == cell["accuracy_by_training_seed"]
+    for name, method in cell["methods"].items():
+        in_one_process = serial["methods"][name]
+        assert in_one_process["test_accuracy_by_training_seed"] == method["test_accuracy_by_training_seed"]
+        assert in_one_process["one_shot"]["test_accuracy_by_training_seed"] == method["one_shot"]["test_accuracy_by_training_seed"]
     assert cell["training_seeds"] == [0, 1000]
     by_seed = cell["accuracy_by_training_seed"]
     for name in ("clean", "noisy"):
