@@ -81,13 +81,12 @@ from gbair.core.influence.methods import (
     tracin,
 )
 from gbair.core.model.inputs import EncodedSet
-from gbair.core.model.pet import PetState
 from gbair.core.neighbours import neighbour_labels
 from gbair.core.progress import Progress, no_progress
 from gbair.core.recovery import Recovery
 from gbair.core.recovery_state import RecoveryState, TrainedRound
 from gbair.core.report import RecoveryReport
-from gbair.core.training import initial_checkpoint
+from gbair.core.training import initial_checkpoint, training_seeds
 from gbair.core.training_dynamics import area_under_the_margin, cartography, most_probable_other_label
 
 # How unlikely a class's share of the validation errors must be, were errors spread in proportion to the
@@ -150,11 +149,9 @@ END_TO_END_CELLS = ["sst2:uniform", "diasafety:class-conditional", "convabuse:re
 # Settings a finished cell depends on: a rerun that changes any of them must not reuse the old cells.
 CELL_SETTINGS = ("train_size", "train_sizes", "val_size", "test_size", "model", "epochs", "checkpoints_per_epoch",
                  "rounds", "patience", "budget", "folds", "knn_neighbours", "gbair_method", "flips", "selection_fraction",
-                 "training_seeds")
+                 "training_seeds", "round_trainings")
 # What the cell settings of results written before a setting existed mean by its absence.
-CELL_SETTINGS_BEFORE = {"training_seeds": 1}
-# The further training seeds of --training-seeds step by this, clear of every cell's own seed.
-TRAINING_SEED_STEP = 1000
+CELL_SETTINGS_BEFORE = {"training_seeds": 1, "round_trainings": 1}
 # Bundled with gbair, so the quick run needs no `gbair data fetch`.
 QUICK = {
     "datasets": ["diasafety"], "noise": ["uniform"], "corruption": [0.2], "seeds": [0], "train_size": 200,
@@ -239,6 +236,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "cell's own seed, then other initial prompts and batch orders) and report mean test accuracies, "
                         "so that retraining noise does not decide between runs; G-BAIR still picks its round from the "
                         "cell's own training")
+    parser.add_argument("--round-trainings", type=int, default=GbairConfig().recovery.round_trainings,
+                        help="G-BAIR's trainings of each round's data: the round's validation accuracy is their mean "
+                        "(the first training is the one scored; one-shot runs train once)")
     parser.add_argument("--workers", type=int, default=1,
                         help="processes, one torch thread each, that share a cell's work through the stage cache: a "
                         "ranking cell's trainings (clean, noisy, folds), an end-to-end cell's recoveries; one per core")
@@ -299,23 +299,21 @@ def _noise_settings(args: argparse.Namespace, dataset: str, kinds: list[str]) ->
     return [(kind, rate) for kind in kinds for rate in args.corruption]
 
 
-def build_config(args: argparse.Namespace, seed: int, training_seed: int | None = None, **recovery: Any) -> GbairConfig:
-    """`training_seed` (default: `seed`) draws the initial prompt and the batch order."""
+def build_config(args: argparse.Namespace, seed: int, **recovery: Any) -> GbairConfig:
     method = recovery.pop("method", args.gbair_method)
     return GbairConfig(
         model={"name_or_path": args.model, "max_length": args.max_length},
-        train={"epochs": args.epochs, "checkpoints_per_epoch": args.checkpoints_per_epoch,
-               "seed": seed if training_seed is None else training_seed},
+        train={"epochs": args.epochs, "checkpoints_per_epoch": args.checkpoints_per_epoch, "seed": seed},
         influence={"method": method, "seed": seed, "confident_learning_folds": args.folds,
                    "knn_neighbours": args.knn_neighbours},
-        recovery={"rounds": args.rounds, "patience": args.patience, "budget": args.budget, **recovery},
+        recovery={"rounds": args.rounds, "patience": args.patience, "budget": args.budget,
+                  "round_trainings": args.round_trainings, **recovery},
     )
 
 
 def cached_backend(args: argparse.Namespace, config: GbairConfig, local: LocalBackend) -> CachedBackend:
     """`local` computes with `config`'s model and training settings; a cell's recoveries differ in others."""
-    context = json.dumps([config.model.model_dump(mode="json"), config.train.model_dump(mode="json")], sort_keys=True)
-    return CachedBackend(local, args.stage_cache, context)
+    return CachedBackend(local, args.stage_cache, config)
 
 
 def noisy_data(args: argparse.Namespace, spec: CellSpec) -> NoisyData:
@@ -349,7 +347,6 @@ class CellRun:
         self.test = self.backend.encode(self.data.splits.test)
         self.seconds: dict[str, float] = {}
         self.computed_in_workers = 0
-        self._seeded: dict[int, tuple[CachedBackend, PetState]] = {spec.seed: (self.backend, self.initial)}
 
     def timed(self, name: str, work: Callable[[], Any]) -> Any:
         started = time.perf_counter()
@@ -358,21 +355,15 @@ class CellRun:
         return result
 
     def train_and_test(self, train: EncodedSet, training_seed: int | None = None):
-        backend, initial = self._seeded_backend(self.spec.seed if training_seed is None else training_seed)
-        training = backend.train(initial, train, self.progress)
-        return training, accuracy(backend.probabilities(training.final_state, self.test), self.test.labels)
-
-    def _seeded_backend(self, training_seed: int) -> tuple[CachedBackend, PetState]:
-        """A classifier whose initial prompt and batch order `training_seed` draws, and its initial state."""
-        if training_seed not in self._seeded:
-            config = build_config(self.args, self.spec.seed, training_seed=training_seed)
-            local = LocalBackend(config, self.data.splits.label_names)
-            self._seeded[training_seed] = cached_backend(self.args, config, local), local.initial_state
-        return self._seeded[training_seed]
+        """Train from the initial prompt and batch order `training_seed` (default: the cell's) draws."""
+        seed = self.spec.seed if training_seed is None else training_seed
+        start = self.initial if seed == self.spec.seed else self.backend.seeded_state(seed)
+        training = self.backend.train(start, train, self.progress, seed)
+        return training, accuracy(self.backend.probabilities(training.final_state, self.test), self.test.labels)
 
     def training_seeds(self) -> list[int]:
         """The cell's own seed, then --training-seeds − 1 others."""
-        return [self.spec.seed + TRAINING_SEED_STEP * j for j in range(self.args.training_seeds)]
+        return training_seeds(self.spec.seed, self.args.training_seeds)
 
     def clean_accuracy(self) -> tuple[float, float, dict[str, int]]:
         """The clean-label model's test accuracy, and the seconds and passes its training took."""
@@ -625,7 +616,7 @@ def run_end_to_end(run: CellRun, which: EndToEndRun, k: int, start: RecoveryStat
         # the training itself is, and comes from the stage cache.
         report = recovery.run(run.data.wrong_ids, progress, true_labels=run.data.true_labels or None).report
     else:
-        budget = {"budget": k * run.args.rounds, "rounds": 1} if which.one_shot else {"budget": k}
+        budget = {"budget": k * run.args.rounds, "rounds": 1, "round_trainings": 1} if which.one_shot else {"budget": k}
         report = _continue(run.recovery(method=which.method, action=which.action, **budget), start, round_zero, progress)
     return EndToEndResult(which, report, round(time.perf_counter() - started, 2), run.backends[-1].passes())
 

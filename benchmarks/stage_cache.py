@@ -9,6 +9,7 @@ gives the same result, and the key is a hash of all of them.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import torch
 
 from gbair.core.backend import RoundBackend
+from gbair.core.config import GbairConfig
 from gbair.core.influence.statistics import InfluenceStatistics, QueryGradients
 from gbair.core.model.inputs import EncodedSet
 from gbair.core.model.pet import PetState
@@ -30,8 +32,8 @@ class CachedBackend:
 
     inner: RoundBackend
     folder: Path
-    context: str
-    """What the inputs do not show but the result depends on: the model, the training settings."""
+    config: GbairConfig
+    """Its model and training settings are what the inputs do not show but the result depends on."""
     hits: int = 0
     misses: int = 0
 
@@ -40,11 +42,13 @@ class CachedBackend:
             raise AttributeError(name)
         return getattr(self.inner, name)
 
-    def train(self, start: PetState, train: EncodedSet, progress: Progress) -> TrainingResult:
-        key = self._key("train", start, _encoded(train))
+    def train(self, start: PetState, train: EncodedSet, progress: Progress, seed: int | None = None) -> TrainingResult:
+        """Keyed by the training seed in force, so a training at another `seed` is the very pass a backend
+        built with that seed would cache."""
+        key = self._key("train", start, _encoded(train), seed=seed)
         result = self._load(key)
         if result is None:
-            result = self._store(key, self.inner.train(start, train, progress))
+            result = self._store(key, self.inner.train(start, train, progress, seed))
         return result
 
     def training_statistics(
@@ -61,8 +65,10 @@ class CachedBackend:
     def passes(self) -> dict[str, int]:
         return {"computed": self.misses, "from_cache": self.hits}
 
-    def _key(self, kind: str, *inputs: Any) -> str:
-        digest = hashlib.sha256(f"{kind}\0{self.context}".encode())
+    def _key(self, kind: str, *inputs: Any, seed: int | None = None) -> str:
+        config = self.config.with_training_seed(seed)
+        context = json.dumps([config.model.model_dump(mode="json"), config.train.model_dump(mode="json")], sort_keys=True)
+        digest = hashlib.sha256(f"{kind}\0{context}".encode())
         _update(digest, inputs)
         return f"{kind}-{digest.hexdigest()[:32]}"
 

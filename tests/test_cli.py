@@ -6,6 +6,7 @@ import json
 import pytest
 
 from gbair.cli import main
+from gbair.cli.display import validation_accuracy
 from gbair.core.model import PetClassifier
 from labeled_files import rows as example_rows, write_csv
 
@@ -41,6 +42,11 @@ def test_report_has_the_promised_schema(recovered):
         assert set(row["timings"]) == {"train_s", "influence_s", "epochs", "checkpoints"}
         assert row["timings"]["epochs"] == 2 and row["timings"]["checkpoints"] == 2
     assert report["best_round"] in (0, 1)
+
+
+def test_a_rounds_validation_accuracy_shows_the_range_of_its_trainings():
+    assert validation_accuracy(0.75, None) == validation_accuracy(0.75, [0.75]) == "0.7500"
+    assert validation_accuracy(0.75, [0.8, 0.7]) == "0.7500 (mean of 2: 0.7000-0.8000)"
 
 
 def test_cleaned_set_is_the_best_rounds_training_set_in_the_input_format(recovered):

@@ -25,6 +25,25 @@ def test_bundled_minilm_is_found_and_prompt_tuned():
     assert logits.shape == (2, 2) and torch.isfinite(logits).all()
 
 
+def test_a_seeded_state_is_the_one_a_classifier_built_with_that_seed_starts_from():
+    built = PetClassifier.build(ModelConfig(), ["negative", "positive"], seed=7).pet_state()
+    drawn = PetClassifier.build(ModelConfig(), ["negative", "positive"], seed=0).seeded_state(7)
+    assert drawn.keys() == built.keys()
+    assert all(torch.equal(drawn[name], built[name]) for name in built)
+
+
+@pytest.mark.parametrize("kind", ["encoder", "causal-lm"])
+def test_a_seeded_state_draws_as_peft_and_torch_do_for_either_kind(kind, minilm_tokenizer):
+    # tiny_classifier seeds before the backbone, `build` after it: seed 7 here plays build's seed.
+    first, second = (tiny_classifier(kind, minilm_tokenizer, dtype=torch.float32) for _ in range(2))
+    torch.manual_seed(7)
+    built = PetClassifier(first.peft_model.get_base_model(), minilm_tokenizer, kind, first.label_names, first.config)
+    drawn = second.seeded_state(7)
+    assert drawn.keys() == built.pet_state().keys()
+    assert all(torch.equal(drawn[name], built.pet_state()[name]) for name in drawn)
+    assert not torch.equal(drawn["prompt"], second.pet_state()["prompt"])
+
+
 def _first_batch(classifier):
     batch = next(encode(classifier, TWO).batches(2))
     return batch.input_ids, batch.attention_mask

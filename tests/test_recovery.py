@@ -93,6 +93,44 @@ def test_patience_stops_after_rounds_without_gain(minilm_tokenizer):
     assert report.rounds[-1].flagged_ids == []
 
 
+def test_several_trainings_of_a_round_choose_it_by_their_mean_and_the_first_is_scored(minilm_tokenizer):
+    splits, flipped = _splits()
+    once = _recovery(splits, _config(rounds=1), minilm_tokenizer).run(flipped).report
+    recovery = _recovery(splits, _config(rounds=1, round_trainings=3), minilm_tokenizer)
+    thrice = recovery.run(flipped).report
+    assert list(recovery.other_trainings) == [1000, 2000]
+    for seed, start in recovery.other_trainings.items():
+        assert all(torch.equal(start[name], value) for name, value in recovery.backend.seeded_state(seed).items())
+        assert not torch.equal(start["prompt"], recovery.initial_state["prompt"])
+    assert all(row.val_accuracies is None for row in once.rounds)
+    for one, three in zip(once.rounds, thrice.rounds, strict=True):
+        # The first training is the one-training run's own: the same errors, the same scores and flags.
+        assert three.val_accuracies[0] == one.val_accuracy
+        assert (three.val_wrong_ids, three.flagged_ids, three.flagged_scores) == (
+            one.val_wrong_ids, one.flagged_ids, one.flagged_scores
+        )
+        assert three.test_accuracy == one.test_accuracy
+        assert len(three.val_accuracies) == 3
+        assert three.val_accuracy == pytest.approx(sum(three.val_accuracies) / 3)
+    assert thrice.best_round == max(thrice.rounds, key=lambda r: (r.val_accuracy, -r.round)).round
+
+
+def test_the_other_trainings_of_a_round_are_the_trainings_their_seeds_give(minilm_tokenizer):
+    splits, _ = _splits()
+    config = _config(round_trainings=2)
+    recovery = _recovery(splits, config, minilm_tokenizer)
+    trained = recovery.train_round(recovery.start())
+    backend = recovery.backend
+    train = backend.encode(splits.train)
+    other = backend.train(backend.seeded_state(1000), train, lambda *a: None, seed=1000)
+    # The seed draws the batch order too, not only the start.
+    in_the_first_order = backend.train(backend.seeded_state(1000), train, lambda *a: None)
+    assert not torch.equal(in_the_first_order.final_state["prompt"], other.final_state["prompt"])
+    validation = backend.encode(splits.validation)
+    expected = (backend.probabilities(other.final_state, validation).argmax(dim=1) == validation.labels).float().mean()
+    assert trained.val_accuracies[1] == pytest.approx(float(expected))
+
+
 def test_round_zero_only_when_no_cleaning_rounds(minilm_tokenizer):
     splits, flipped = _splits()
     report = _recovery(splits, _config(rounds=0), minilm_tokenizer).run(flipped).report

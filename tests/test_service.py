@@ -73,7 +73,8 @@ def client(coordinator):
 def finished(client, files):
     """One job run to the end: the data set, the job, and every event WatchJob sent."""
     dataset = client.upload_dataset("reviews", files["train"], files["validation"], files["test"])
-    job = client.submit(pb.JobSpec(dataset_id=dataset.dataset_id, corrupt=0.25, seed=1), request_id="flow-1")
+    spec = pb.JobSpec(dataset_id=dataset.dataset_id, corrupt=0.25, seed=1, round_trainings=2)
+    job = client.submit(spec, request_id="flow-1")
     events = list(client.watch(job.job_id))
     return dataset, client.get_job(job.job_id), events
 
@@ -93,6 +94,11 @@ def test_job_runs_every_round_and_reports_in_the_core_schema(client, finished):
     assert [pytest.approx(r["val_loss"]) for r in report["rounds"]] == [r.val_loss for r in job.rounds]
     assert all(r.HasField("val_loss") and r.val_loss > 0 for r in job.rounds)
     assert not job.rounds[0].HasField("val_change_p_value")
+    # Two trainings of each round's data: the round's validation accuracy is their mean.
+    assert report["config"]["recovery"]["round_trainings"] == job.spec.round_trainings == 2
+    for row, metrics in zip(report["rounds"], job.rounds, strict=True):
+        assert list(metrics.val_accuracies) == pytest.approx(row["val_accuracies"]) and len(row["val_accuracies"]) == 2
+        assert metrics.val_accuracy == pytest.approx(sum(row["val_accuracies"]) / 2)
     assert [pytest.approx(r["val_change_p_value"]) for r in report["rounds"][1:]] == [
         r.val_change_p_value for r in job.rounds[1:]
     ]
@@ -108,7 +114,7 @@ def test_job_runs_every_round_and_reports_in_the_core_schema(client, finished):
 
 def test_submit_is_idempotent_by_request_id(client, finished):
     dataset, job, _ = finished
-    again = client.submit(pb.JobSpec(dataset_id=dataset.dataset_id, corrupt=0.25, seed=1), request_id="flow-1")
+    again = client.submit(job.spec, request_id="flow-1")
     assert again.job_id == job.job_id
     assert [j.job_id for j in client.list_jobs()].count(job.job_id) == 1
 

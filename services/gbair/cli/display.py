@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -37,6 +39,13 @@ class ProgressBars:
         self._bars.update(task, completed=done, total=total)
 
 
+def validation_accuracy(mean: float, accuracies: Sequence[float] | None) -> str:
+    """A round's validation accuracy; with several trainings, their mean and range."""
+    if not accuracies or len(accuracies) < 2:
+        return f"{mean:.4f}"
+    return f"{mean:.4f} (mean of {len(accuracies)}: {min(accuracies):.4f}-{max(accuracies):.4f})"
+
+
 def against_round_zero(p_value: float | None) -> str:
     """The paired test's part of a round's progress line."""
     return "" if p_value is None else f" (p = {p_value:.2g} against round 0)"
@@ -61,7 +70,7 @@ def _cells(row: RoundReport, report: RecoveryReport) -> list[str]:
     cells = [
         str(row.round),
         str(row.train_size),
-        f"{row.val_accuracy:.4f}",
+        validation_accuracy(row.val_accuracy, row.val_accuracies),
         "-" if row.val_change_p_value is None else f"{row.val_change_p_value:.2g}",
         "-" if row.test_accuracy is None else f"{row.test_accuracy:.4f}",
         str(row.misclassified_val),

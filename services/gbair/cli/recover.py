@@ -45,6 +45,9 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     method.add_argument("--method", choices=get_args(ScoringMethod), default=DEFAULTS.influence.method)
     method.add_argument("--action", choices=get_args(CleaningAction), default=DEFAULTS.recovery.action)
     method.add_argument("--patience", type=int, default=DEFAULTS.recovery.patience)
+    method.add_argument("--round-trainings", type=int, default=DEFAULTS.recovery.round_trainings,
+                        help="trainings of each round's data from other seeds, whose mean validation accuracy picks "
+                             "the round (the first is scored and exported)")
     method.add_argument("--folds", type=int, default=DEFAULTS.influence.confident_learning_folds,
                         help="K of the K-fold training behind --method confident-learning")
 
@@ -86,7 +89,10 @@ def build_config(args: argparse.Namespace) -> GbairConfig:
             "checkpoints_per_epoch": args.checkpoints_per_epoch, "seed": args.seed, "device": args.device,
         },
         influence={"method": args.method, "seed": args.seed, "confident_learning_folds": args.folds},
-        recovery={"rounds": args.rounds, "budget": args.budget, "action": args.action, "patience": args.patience},
+        recovery={
+            "rounds": args.rounds, "budget": args.budget, "action": args.action, "patience": args.patience,
+            "round_trainings": args.round_trainings,
+        },
     )
 
 

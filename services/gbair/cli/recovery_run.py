@@ -9,7 +9,7 @@ import contextlib
 import torch
 from rich.console import Console
 
-from gbair.cli.display import ProgressBars, against_round_zero, round_table
+from gbair.cli.display import ProgressBars, against_round_zero, round_table, validation_accuracy
 from gbair.cli.errors import CommandError, as_command_error
 from gbair.cli.plots import plot_rounds
 from gbair.cli.quiet_libraries import quiet_engine_libraries
@@ -50,7 +50,8 @@ def run_recovery(
                 corrupted_ids,
                 progress=progress,
                 on_round=lambda row: console.print(
-                    f"round {row.round}: val {row.val_accuracy:.4f}{against_round_zero(row.val_change_p_value)}, "
+                    f"round {row.round}: val {validation_accuracy(row.val_accuracy, row.val_accuracies)}"
+                    f"{against_round_zero(row.val_change_p_value)}, "
                     f"flagged {len(row.flagged_ids)}"
                 ),
                 true_labels=true_labels,

@@ -36,6 +36,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     job.add_argument("--rounds", type=int)
     job.add_argument("--budget", type=float)
     job.add_argument("--patience", type=int)
+    job.add_argument("--round-trainings", type=int)
     job.add_argument("--epochs", type=int)
     job.add_argument("--batch-size", type=int)
     job.add_argument("--lr", dest="learning_rate", type=float)
@@ -50,7 +51,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
 
 
 SPEC_OPTIONS = (
-    "model", "method", "action", "rounds", "budget", "patience", "epochs", "batch_size", "learning_rate",
+    "model", "method", "action", "rounds", "budget", "patience", "round_trainings", "epochs", "batch_size", "learning_rate",
     "virtual_tokens", "seed", "train_size", "val_size", "corrupt",
 )
 

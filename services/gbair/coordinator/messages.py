@@ -57,7 +57,7 @@ def round_metrics(report: RoundReport | dict) -> pb.RoundMetrics:
         test_accuracy=row["test_accuracy"], misclassified_val=row["misclassified_val"], flagged=row["flagged"],
         flagged_corrupted=row["flagged_corrupted"], train_seconds=row["timings"]["train_s"],
         influence_seconds=row["timings"]["influence_s"], val_loss=row.get("val_loss"),
-        val_change_p_value=row.get("val_change_p_value"),
+        val_change_p_value=row.get("val_change_p_value"), val_accuracies=row.get("val_accuracies") or [],
     )
 
 

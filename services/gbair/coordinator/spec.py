@@ -21,6 +21,7 @@ CONFIG_FIELDS: dict[str, tuple[str, str]] = {
     "rounds": ("recovery", "rounds"),
     "budget": ("recovery", "budget"),
     "patience": ("recovery", "patience"),
+    "round_trainings": ("recovery", "round_trainings"),
 }
 
 
@@ -37,6 +38,7 @@ class JobSpec(BaseModel):
     rounds: int | None = None
     budget: float | None = None
     patience: int | None = None
+    round_trainings: int | None = None
     epochs: int | None = None
     batch_size: int | None = None
     learning_rate: float | None = None

@@ -35,7 +35,13 @@ class RoundBackend(Protocol):
 
     def encode(self, dataset: TextDataset) -> EncodedSet: ...
 
-    def train(self, start: PetState, train: EncodedSet, progress: Progress) -> TrainingResult: ...
+    def train(self, start: PetState, train: EncodedSet, progress: Progress, seed: int | None = None) -> TrainingResult:
+        """Train from `start`; `seed` (default: the config's) draws the batch order."""
+        ...
+
+    def seeded_state(self, seed: int) -> PetState:
+        """The untrained state a classifier built with `seed` starts from (`PetClassifier.seeded_state`)."""
+        ...
 
     def probabilities(self, state: PetState, examples: EncodedSet, progress: Progress = no_progress) -> torch.Tensor:
         """(N, K) class probabilities of the model in `state`."""
@@ -75,9 +81,12 @@ class LocalBackend:
     def encode(self, dataset: TextDataset) -> EncodedSet:
         return encode(self.classifier, dataset)
 
-    def train(self, start: PetState, train: EncodedSet, progress: Progress) -> TrainingResult:
+    def train(self, start: PetState, train: EncodedSet, progress: Progress, seed: int | None = None) -> TrainingResult:
         self.classifier.load_pet_state(start)
-        return train_classifier(self.classifier, train, self.config.train, progress)
+        return train_classifier(self.classifier, train, self.config.with_training_seed(seed).train, progress)
+
+    def seeded_state(self, seed: int) -> PetState:
+        return self.classifier.seeded_state(seed)
 
     def probabilities(self, state: PetState, examples: EncodedSet, progress: Progress = no_progress) -> torch.Tensor:
         self.classifier.load_pet_state(state)

@@ -72,6 +72,12 @@ class RecoveryConfig(_Settings):
     )
     action: CleaningAction = "remove"
     patience: int = Field(1, ge=1, description="Stop after this many rounds without a better validation accuracy.")
+    round_trainings: int = Field(
+        1, ge=1, le=16,
+        description="Trainings of each round's data, the first from the job's seed, the others from other "
+        "initial prompts and batch orders. The round's validation accuracy is their mean, so that one "
+        "training's luck does not pick the round; the first training is the one scored and exported.",
+    )
     selection_fraction: float = Field(
         0.0, ge=0, lt=1,
         description="Share of the trusted set held out from scoring: its accuracy alone picks the best round and "
@@ -101,3 +107,9 @@ class GbairConfig(_Settings):
         if self.model.label_words is not None and self.model.kind == "encoder":
             raise ValueError("label_words are a causal-LM verbalizer; an encoder uses a linear head")
         return self
+
+    def with_training_seed(self, seed: int | None) -> GbairConfig:
+        """These settings with `seed` drawing the batch order (None: unchanged)."""
+        if seed is None:
+            return self
+        return self.model_copy(update={"train": self.train.model_copy(update={"seed": seed})})

@@ -21,7 +21,7 @@ from gbair.core.neighbours import neighbour_labels
 from gbair.core.progress import Progress, no_progress
 from gbair.core.recovery_state import RecoveryState, TrainedRound
 from gbair.core.report import RecoveryReport, RoundReport, RoundTimings
-from gbair.core.training import TrainingResult, initial_checkpoint
+from gbair.core.training import TrainingResult, initial_checkpoint, training_seeds
 from gbair.core.training_dynamics import area_under_the_margin, cartography, most_probable_other_label
 
 
@@ -81,6 +81,11 @@ class Recovery:
             len(self.validation), config.recovery.selection_fraction, config.train.seed
         )
         self.test = self.backend.encode(splits.test) if splits.test is not None else None
+        self.other_trainings = {
+            seed: self.backend.seeded_state(seed)
+            for seed in training_seeds(config.train.seed, config.recovery.round_trainings)[1:]
+        }
+        """The seed and initial state of each further training of a round's data."""
 
     def run(
         self,
@@ -122,11 +127,18 @@ class Recovery:
         wrong = val_probabilities.argmax(dim=1) != self.validation.labels
         errors = [p for p in self.scoring_positions if wrong[p]]
         selection = self.selection_positions
-        selection_accuracy = accuracy(val_probabilities[selection], self.validation.labels[selection])
         selection_loss = mean_log_loss(val_probabilities[selection], self.validation.labels[selection])
         selection_wrong = [self.validation.ids[p] for p in selection if wrong[p]]
+        accuracies = [accuracy(val_probabilities[selection], self.validation.labels[selection])]
+        started = time.perf_counter()
+        for seed, start in self.other_trainings.items():
+            other = self.backend.train(start, train, progress, seed=seed)
+            other_probabilities = self.backend.probabilities(other.final_state, self.validation.subset(selection), progress)
+            accuracies.append(accuracy(other_probabilities, self.validation.labels[selection]))
         return TrainedRound(
-            state.next_round, training, selection_accuracy, test_accuracy, errors, selection_loss, selection_wrong
+            state.next_round, training, float(np.mean(accuracies)), test_accuracy, errors, selection_loss, selection_wrong,
+            val_accuracies=accuracies if self.other_trainings else None,
+            other_trainings_seconds=time.perf_counter() - started,
         )
 
     def finish_round(self, state: RecoveryState, trained: TrainedRound, progress: Progress = no_progress) -> RecoveryState:
@@ -153,6 +165,7 @@ class Recovery:
             round=round_index,
             train_size=len(train_set),
             val_accuracy=trained.val_accuracy,
+            val_accuracies=trained.val_accuracies,
             val_loss=trained.val_loss,
             val_wrong_ids=trained.val_wrong_ids,
             val_change_p_value=paired_change_p_value(
@@ -169,7 +182,7 @@ class Recovery:
                 state.wrong_labels(self.splits.train, train_set, cleaning.flagged_ids) if state.corrupted_ids else None
             ),
             timings=RoundTimings(
-                train_s=trained.training.seconds,
+                train_s=trained.training.seconds + trained.other_trainings_seconds,
                 influence_s=time.perf_counter() - started,
                 epochs=trained.training.epochs,
                 checkpoints=len(trained.training.checkpoints),

@@ -73,6 +73,9 @@ class TrainedRound:
     val_wrong_ids: list[str] | None = None
     """The misclassified trusted examples that select the round; None in rounds saved before they were
     recorded."""
+    val_accuracies: list[float] | None = None
+    """Each training's accuracy on those trusted examples, whose mean is `val_accuracy`; None with one training."""
+    other_trainings_seconds: float = 0.0
 
     def save_to(self, path: Path) -> TrainedRound:
         """Write to a temporary name, then rename: a reader never sees half a file."""
@@ -84,6 +87,8 @@ class TrainedRound:
             "errors": self.errors,
             "val_loss": self.val_loss,
             "val_wrong_ids": self.val_wrong_ids,
+            "val_accuracies": self.val_accuracies,
+            "other_trainings_seconds": self.other_trainings_seconds,
             "initial_state": training.initial_state,
             "checkpoints": [
                 {"step": c.step, "epoch": c.epoch, "learning_rate": c.learning_rate, "state": c.state}
@@ -109,4 +114,5 @@ class TrainedRound:
             training_logits=record.get("training_logits"),
         )
         return cls(record["round"], training, record["val_accuracy"], record["test_accuracy"], record["errors"],
-                   record.get("val_loss"), record.get("val_wrong_ids"))
+                   record.get("val_loss"), record.get("val_wrong_ids"), record.get("val_accuracies"),
+                   record.get("other_trainings_seconds", 0.0))

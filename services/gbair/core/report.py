@@ -20,6 +20,11 @@ class RoundReport(BaseModel):
     val_accuracy: float = Field(
         description="Accuracy on the trusted examples that select the round (all of them unless split)."
     )
+    val_accuracies: list[float] | None = Field(
+        None,
+        description="With several trainings of the round's data (`round_trainings`), each one's accuracy on "
+        "those trusted examples; `val_accuracy` is their mean. The other fields describe the first training.",
+    )
     val_loss: float | None = Field(
         None,
         description="Mean cross-entropy on the same trusted examples; recorded to study round selection, "

@@ -55,6 +55,16 @@ class DataParallel:
 SINGLE_PROCESS = DataParallel(rank=0, world_size=1, sum_gradients=lambda gradients: None)
 
 
+TRAINING_SEED_STEP = 1000
+
+
+def training_seeds(seed: int, count: int) -> list[int]:
+    """`seed`, then the seeds of `count` - 1 further trainings of the same data, which draw other initial
+    states and batch orders. They step by TRAINING_SEED_STEP, clear of the neighbouring seeds a user runs
+    whole jobs with."""
+    return [seed + TRAINING_SEED_STEP * j for j in range(count)]
+
+
 def initial_checkpoint(state: PetState) -> Checkpoint:
     """The untrained starting point as a checkpoint of weight 1, for scores that compare against it."""
     return Checkpoint(step=0, epoch=0.0, learning_rate=1.0, state=state)

@@ -56,11 +56,14 @@ class RayBackend:
     def encode(self, dataset: TextDataset) -> EncodedSet:
         return encode(self.encoder, dataset)
 
-    def train(self, start: PetState, train: EncodedSet, progress: Progress) -> TrainingResult:
+    def train(self, start: PetState, train: EncodedSet, progress: Progress, seed: int | None = None) -> TrainingResult:
         progress("train", 0, 1)
-        result = train_on_ray(self.config, self.ray_config, self.label_names, start, train)
+        result = train_on_ray(self.config.with_training_seed(seed), self.ray_config, self.label_names, start, train)
         progress("train", 1, 1)
         return result
+
+    def seeded_state(self, seed: int) -> PetState:
+        return ray.get(self.model.seeded_state.remote(seed))
 
     def probabilities(self, state: PetState, examples: EncodedSet, progress: Progress = no_progress) -> torch.Tensor:
         progress("evaluate", 0, len(examples))

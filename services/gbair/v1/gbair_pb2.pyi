@@ -131,7 +131,7 @@ class ListDatasetsResponse(_message.Message):
     def __init__(self, datasets: _Optional[_Iterable[_Union[Dataset, _Mapping]]] = ...) -> None: ...
 
 class JobSpec(_message.Message):
-    __slots__ = ("dataset_id", "model", "method", "action", "rounds", "budget", "patience", "epochs", "batch_size", "learning_rate", "virtual_tokens", "max_length", "seed", "train_size", "val_size", "corrupt")
+    __slots__ = ("dataset_id", "model", "method", "action", "rounds", "budget", "patience", "epochs", "batch_size", "learning_rate", "virtual_tokens", "max_length", "seed", "train_size", "val_size", "corrupt", "round_trainings")
     DATASET_ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
@@ -148,6 +148,7 @@ class JobSpec(_message.Message):
     TRAIN_SIZE_FIELD_NUMBER: _ClassVar[int]
     VAL_SIZE_FIELD_NUMBER: _ClassVar[int]
     CORRUPT_FIELD_NUMBER: _ClassVar[int]
+    ROUND_TRAININGS_FIELD_NUMBER: _ClassVar[int]
     dataset_id: str
     model: str
     method: str
@@ -164,10 +165,11 @@ class JobSpec(_message.Message):
     train_size: int
     val_size: int
     corrupt: float
-    def __init__(self, dataset_id: _Optional[str] = ..., model: _Optional[str] = ..., method: _Optional[str] = ..., action: _Optional[str] = ..., rounds: _Optional[int] = ..., budget: _Optional[float] = ..., patience: _Optional[int] = ..., epochs: _Optional[int] = ..., batch_size: _Optional[int] = ..., learning_rate: _Optional[float] = ..., virtual_tokens: _Optional[int] = ..., max_length: _Optional[int] = ..., seed: _Optional[int] = ..., train_size: _Optional[int] = ..., val_size: _Optional[int] = ..., corrupt: _Optional[float] = ...) -> None: ...
+    round_trainings: int
+    def __init__(self, dataset_id: _Optional[str] = ..., model: _Optional[str] = ..., method: _Optional[str] = ..., action: _Optional[str] = ..., rounds: _Optional[int] = ..., budget: _Optional[float] = ..., patience: _Optional[int] = ..., epochs: _Optional[int] = ..., batch_size: _Optional[int] = ..., learning_rate: _Optional[float] = ..., virtual_tokens: _Optional[int] = ..., max_length: _Optional[int] = ..., seed: _Optional[int] = ..., train_size: _Optional[int] = ..., val_size: _Optional[int] = ..., corrupt: _Optional[float] = ..., round_trainings: _Optional[int] = ...) -> None: ...
 
 class RoundMetrics(_message.Message):
-    __slots__ = ("round", "train_size", "val_accuracy", "test_accuracy", "misclassified_val", "flagged", "flagged_corrupted", "train_seconds", "influence_seconds", "val_loss", "val_change_p_value")
+    __slots__ = ("round", "train_size", "val_accuracy", "test_accuracy", "misclassified_val", "flagged", "flagged_corrupted", "train_seconds", "influence_seconds", "val_loss", "val_change_p_value", "val_accuracies")
     ROUND_FIELD_NUMBER: _ClassVar[int]
     TRAIN_SIZE_FIELD_NUMBER: _ClassVar[int]
     VAL_ACCURACY_FIELD_NUMBER: _ClassVar[int]
@@ -179,6 +181,7 @@ class RoundMetrics(_message.Message):
     INFLUENCE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     VAL_LOSS_FIELD_NUMBER: _ClassVar[int]
     VAL_CHANGE_P_VALUE_FIELD_NUMBER: _ClassVar[int]
+    VAL_ACCURACIES_FIELD_NUMBER: _ClassVar[int]
     round: int
     train_size: int
     val_accuracy: float
@@ -190,7 +193,8 @@ class RoundMetrics(_message.Message):
     influence_seconds: float
     val_loss: float
     val_change_p_value: float
-    def __init__(self, round: _Optional[int] = ..., train_size: _Optional[int] = ..., val_accuracy: _Optional[float] = ..., test_accuracy: _Optional[float] = ..., misclassified_val: _Optional[int] = ..., flagged: _Optional[int] = ..., flagged_corrupted: _Optional[int] = ..., train_seconds: _Optional[float] = ..., influence_seconds: _Optional[float] = ..., val_loss: _Optional[float] = ..., val_change_p_value: _Optional[float] = ...) -> None: ...
+    val_accuracies: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, round: _Optional[int] = ..., train_size: _Optional[int] = ..., val_accuracy: _Optional[float] = ..., test_accuracy: _Optional[float] = ..., misclassified_val: _Optional[int] = ..., flagged: _Optional[int] = ..., flagged_corrupted: _Optional[int] = ..., train_seconds: _Optional[float] = ..., influence_seconds: _Optional[float] = ..., val_loss: _Optional[float] = ..., val_change_p_value: _Optional[float] = ..., val_accuracies: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class Job(_message.Message):
     __slots__ = ("job_id", "request_id", "spec", "status", "error", "rounds", "best_round", "created_at", "updated_at", "report_json", "parent_job_id")

@@ -128,6 +128,22 @@ class PetClassifier(nn.Module):
     def pet_state(self) -> PetState:
         return {name: p.detach().clone() for name, p in self.trainable_parameters().items()}
 
+    def seeded_state(self, seed: int) -> PetState:
+        """The untrained state `build(seed=seed)` would start from, without loading another backbone: the same
+        draws from the same seeded generator, in peft's and torch's order (the prompt embedding's own
+        initialisation, overwritten by rows sampled from the vocabulary's embeddings, then the head's)."""
+        embedding = self.prompt_embedding
+        vocabulary = self.peft_model.get_base_model().get_input_embeddings()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            torch.empty(embedding.weight.shape).normal_()
+            rows = torch.randint(0, vocabulary.num_embeddings, (embedding.num_embeddings,), dtype=torch.long)
+            state = {PROMPT: vocabulary(rows.to(vocabulary.weight.device)).detach().to(embedding.weight.dtype)}
+            if self.head is not None:
+                head = nn.Linear(self.head.in_features, self.head.out_features, dtype=self.head.weight.dtype)
+                state |= {"head.weight": head.weight.detach(), "head.bias": head.bias.detach()}
+        return {name: tensor.to(self.device) for name, tensor in state.items()}
+
     def load_pet_state(self, state: PetState) -> None:
         with torch.no_grad():
             for name, parameter in self.trainable_parameters().items():
