@@ -1,7 +1,8 @@
 """RayBackend: a round whose every model computation runs on the cluster. This process cannot build a
-PetClassifier here, yet the round flags what the in-process backend flags, the query gradients go from the
-job's actor to the scoring shards by reference, and the adapter comes back from the actor. The backend is
-ready once one-worker training's process has its model."""
+PetClassifier here, yet the round flags what the in-process backend flags (and trains its data a second time,
+from another seed, as it does), the query gradients go from the job's actor to the scoring shards by
+reference, and the adapter comes back from the actor. The backend is ready once one-worker training's process
+has its model."""
 
 import numpy as np
 import ray
@@ -28,7 +29,9 @@ def test_a_round_on_ray_builds_no_model_here_and_passes_query_gradients_by_refer
 ):
     train, flipped = corrupt_labels(separable(32, "t"), 0.25, seed=0)
     splits = DataSplits("toy", train, separable(12, "v"), separable(8, "x"), "csv")
-    config = tiny_config.model_copy(update={"recovery": tiny_config.recovery.model_copy(update={"action": "relabel"})})
+    # Two trainings of the round's data: the second, from another seed's start and batch order, runs on Ray too.
+    recovery_settings = tiny_config.recovery.model_copy(update={"action": "relabel", "round_trainings": 2})
+    config = tiny_config.model_copy(update={"recovery": recovery_settings})
     expected, _ = _round_zero(Recovery(splits, config), flipped)
 
     def refuse(self, *args, **kwargs):
@@ -52,6 +55,7 @@ def test_a_round_on_ray_builds_no_model_here_and_passes_query_gradients_by_refer
     assert first.flagged_ids == reference.flagged_ids and len(first.flagged_ids) == 4
     assert first.relabels == reference.relabels
     assert first.val_accuracy == reference.val_accuracy
+    assert len(first.val_accuracies) == 2 and first.val_accuracies == reference.val_accuracies
     np.testing.assert_allclose(first.flagged_probabilities, reference.flagged_probabilities, atol=1e-5)
     assert not any(isinstance(value, QueryGradients) for value in put_values)
     assert len(scored_queries) == 1 and isinstance(scored_queries[0], ray.ObjectRef)
