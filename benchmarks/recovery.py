@@ -797,7 +797,7 @@ def run_end_to_end_cell(args: argparse.Namespace, spec: CellSpec, progress: Prog
                                  if relabeled else None),
             "best_round": report.best_round,
             "rounds": [{"round": r.round, "train_size": r.train_size, "val_accuracy": r.val_accuracy,
-                        "val_loss": r.val_loss, "val_change_p_value": r.val_change_p_value,
+                        "val_accuracies": r.val_accuracies, "val_loss": r.val_loss, "val_change_p_value": r.val_change_p_value,
                         # Which trusted examples each round gets wrong: paired tests between any two rounds.
                         "val_wrong_ids": r.val_wrong_ids,
                         "test_accuracy": r.test_accuracy, "flagged": len(r.flagged_ids),

@@ -334,3 +334,29 @@ def test_round_steps_count_where_validation_moved_the_way_test_did():
     third["val_wrong_ids"] = [f"x{i}" for i in range(12, 15)] + ["y"]
     counts = _validation_follows_test([[first, second, third]])
     assert counts == {"same_way": 2, "steps": 2, "significant_same_way": 1, "significant_steps": 1}
+
+
+def test_round_rules_average_the_first_n_trainings_and_stop_at_the_first_round_without_gain():
+    from benchmarks.round_choice import kept_round, rules, table
+
+    assert kept_round([0.70, 0.69, 0.75], patience=1) == 0
+    assert kept_round([0.70, 0.69, 0.75], patience=None) == 2
+    assert kept_round([0.70, 0.72, 0.72], patience=None) == 1  # a tie keeps the earlier round
+    # Round 1's first training is unlucky on validation; its other three say it is the better set.
+    result = {
+        "cell": "toy:uniform", "seed": 0, "seeds": [0, 1000, 2000, 3000],
+        "rounds": [{"round": 0}, {"round": 1}],
+        "trainings": {
+            "0": [[0.80, 0.70], [0.75, 0.71], [0.75, 0.72], [0.75, 0.69]],
+            "1": [[0.78, 0.79], [0.85, 0.80], [0.85, 0.81], [0.85, 0.80]],
+            "clean": [[0.9, 0.9]] * 4,
+        },
+    }
+    scored = rules(result)
+    assert scored["patience 1, n = 1"]["set"] == pytest.approx((0.705 + 3 * 0.80) / 4)
+    assert scored["patience 1, n = 1"]["exported"] == pytest.approx((0.70 + 0.80 + 0.81 + 0.80) / 4)
+    assert scored["patience 1, n = 4"] == pytest.approx({"set": 0.80, "exported": 0.79})
+    assert scored["best round on test"]["set"] == pytest.approx(0.80)
+    markdown, summary = table([result])
+    assert summary["rules"]["patience 1, n = 4"]["recovered"] == pytest.approx((0.80 - 0.705) / (0.9 - 0.705))
+    assert "| patience 1, n = 4 | 0.800 (0.790) |" in markdown
