@@ -54,8 +54,10 @@ def test_demo_runs_a_job_through_the_service_and_writes_its_report(tmp_path, tin
     assert (out / "accuracy.png").read_bytes().startswith(b"\x89PNG")
     assert "submitted job" in output and "report:" in output
     # Each later round's line says whether the trusted set tells it from round 0.
-    assert re.search(r"^round 0: train 60, val [\d.]+, flagged \d+$", output, re.M), output
-    assert re.search(r"^round 1: train \d+, val [\d.]+ \(p = [\d.e-]+ against round 0\), flagged \d+$", output, re.M), output
+    # The validation accuracy is the mean of the round's two trainings, shown with their range.
+    val = r"val [\d.]+ \(mean of 2: [\d.]+-[\d.]+\)"
+    assert re.search(rf"^round 0: train 60, {val}, flagged \d+$", output, re.M), output
+    assert re.search(rf"^round 1: train \d+, {val} \(p = [\d.e-]+ against round 0\), flagged \d+$", output, re.M), output
     # It ends with how to review the job in the browser.
     (job_id,) = re.findall(r"^submitted job (\S+)$", output, re.M)
     assert f"gbair serve --config {out / 'state' / 'coordinator.yaml'}" in output

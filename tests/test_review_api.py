@@ -55,8 +55,10 @@ def _run(client, spec: pb.JobSpec, request_id: str) -> pb.Job:
 
 @pytest.fixture(scope="module")
 def removed(client, dataset):
-    """A remove job of two cleaning rounds on partly corrupted labels."""
-    return _run(client, pb.JobSpec(dataset_id=dataset.dataset_id, corrupt=0.25, seed=1), "remove-1")
+    """A remove job of two cleaning rounds on partly corrupted labels, one training a round: its explanations'
+    predictions score that training's validation accuracy."""
+    spec = pb.JobSpec(dataset_id=dataset.dataset_id, corrupt=0.25, seed=1, round_trainings=1)
+    return _run(client, spec, "remove-1")
 
 
 def _page(client, job_id: str, **fields) -> pb.ListSuspectsResponse:

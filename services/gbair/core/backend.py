@@ -43,6 +43,10 @@ class RoundBackend(Protocol):
         """The untrained state a classifier built with `seed` starts from (`PetClassifier.seeded_state`)."""
         ...
 
+    def discard(self, training: TrainingResult) -> None:
+        """Free what the backend stored for a training nobody will read again (on a cluster: its checkpoints)."""
+        ...
+
     def probabilities(self, state: PetState, examples: EncodedSet, progress: Progress = no_progress) -> torch.Tensor:
         """(N, K) class probabilities of the model in `state`."""
         ...
@@ -87,6 +91,9 @@ class LocalBackend:
 
     def seeded_state(self, seed: int) -> PetState:
         return self.classifier.seeded_state(seed)
+
+    def discard(self, training: TrainingResult) -> None:
+        """Its checkpoints are in memory only."""
 
     def probabilities(self, state: PetState, examples: EncodedSet, progress: Progress = no_progress) -> torch.Tensor:
         self.classifier.load_pet_state(state)

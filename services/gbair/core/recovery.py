@@ -135,6 +135,7 @@ class Recovery:
             other = self.backend.train(start, train, progress, seed=seed)
             other_probabilities = self.backend.probabilities(other.final_state, self.validation.subset(selection), progress)
             accuracies.append(accuracy(other_probabilities, self.validation.labels[selection]))
+            self.backend.discard(other)
         return TrainedRound(
             state.next_round, training, float(np.mean(accuracies)), test_accuracy, errors, selection_loss, selection_wrong,
             val_accuracies=accuracies if self.other_trainings else None,

@@ -65,6 +65,9 @@ class RayBackend:
     def seeded_state(self, seed: int) -> PetState:
         return ray.get(self.model.seeded_state.remote(seed))
 
+    def discard(self, training: TrainingResult) -> None:
+        remove_runs([c.reference for c in training.checkpoints if isinstance(c, StoredCheckpoint)])
+
     def probabilities(self, state: PetState, examples: EncodedSet, progress: Progress = no_progress) -> torch.Tensor:
         progress("evaluate", 0, len(examples))
         probabilities = ray.get(self.model.probabilities.remote(state, examples))
