@@ -54,7 +54,8 @@ def against_round_zero(p_value: float | None) -> str:
 def round_table(report: RecoveryReport) -> Table:
     table = Table(
         title=f"G-BAIR on {report.dataset}: {report.method}, {report.action}",
-        caption="val p: McNemar's test of the round's trusted-set errors against round 0's; above about 0.05 "
+        caption="val acc: the mean over the round's trainings (each one's is in the round lines and report.json). "
+        "val p: McNemar's test of the round's trusted-set errors against round 0's; above about 0.05 "
         "the trusted set cannot tell the two apart.",
     )
     for column in ("round", "train", "val acc", "val p", "test acc", "val err", "flagged", "train s", "infl. s"):
@@ -70,7 +71,7 @@ def _cells(row: RoundReport, report: RecoveryReport) -> list[str]:
     cells = [
         str(row.round),
         str(row.train_size),
-        validation_accuracy(row.val_accuracy, row.val_accuracies),
+        f"{row.val_accuracy:.4f}",
         "-" if row.val_change_p_value is None else f"{row.val_change_p_value:.2g}",
         "-" if row.test_accuracy is None else f"{row.test_accuracy:.4f}",
         str(row.misclassified_val),
