@@ -85,7 +85,7 @@ from gbair.core.neighbours import neighbour_labels
 from gbair.core.progress import Progress, no_progress
 from gbair.core.recovery import Recovery
 from gbair.core.recovery_state import RecoveryState, TrainedRound
-from gbair.core.report import RecoveryReport
+from gbair.core.report import RecoveryReport, RoundReport
 from gbair.core.training import initial_checkpoint, training_seeds
 from gbair.core.training_dynamics import area_under_the_margin, cartography, most_probable_other_label
 
@@ -666,6 +666,12 @@ def kept_round(result: EndToEndResult) -> int:
     return result.report.rounds[-1].round if result.run.one_shot else result.report.best_round
 
 
+def first_training_test_accuracy(trained: TrainedRound | RoundReport) -> float:
+    """A round's test accuracy from the cell's own training seed; the retrainings add the further seeds'. With
+    several trainings a round, the round's own `test_accuracy` is its model's, which may be another one."""
+    return trained.test_accuracy if trained.test_accuracies is None else trained.test_accuracies[0]
+
+
 def kept_train_set(splits: DataSplits, result: EndToEndResult) -> TextDataset:
     return RecoveryState(rounds=result.report.rounds).train_set(splits.train, result.run.action,
                                                                  before_round=kept_round(result))
@@ -776,8 +782,9 @@ def run_end_to_end_cell(args: argparse.Namespace, spec: CellSpec, progress: Prog
             retrained_accuracies = retrained(retrainings)
     clean_accuracy, run.seconds["train_clean"], clean_passes = journal.clean()
     passes = {key: value + clean_passes[key] for key, value in passes.items()}
-    own_seed = {"clean": clean_accuracy, "noisy": round_zero.test_accuracy,
-                **{result.run: result.report.rounds[kept_round(result)].test_accuracy for result in results}}
+    own_seed = {"clean": clean_accuracy, "noisy": first_training_test_accuracy(round_zero),
+                **{result.run: first_training_test_accuracy(result.report.rounds[kept_round(result)])
+                   for result in results}}
     by_seed = {key: [value, *retrained_accuracies.get(key, [])] for key, value in own_seed.items()}
     clean_accuracy, noisy_accuracy = float(np.mean(by_seed["clean"])), float(np.mean(by_seed["noisy"]))
     noisy_label = {i: splits.label_names[label] for i, label in zip(splits.train.ids, splits.train.labels)}
@@ -800,7 +807,8 @@ def run_end_to_end_cell(args: argparse.Namespace, spec: CellSpec, progress: Prog
                         "val_accuracies": r.val_accuracies, "val_loss": r.val_loss, "val_change_p_value": r.val_change_p_value,
                         # Which trusted examples each round gets wrong: paired tests between any two rounds.
                         "val_wrong_ids": r.val_wrong_ids,
-                        "test_accuracy": r.test_accuracy, "flagged": len(r.flagged_ids),
+                        "test_accuracy": r.test_accuracy, "test_accuracies": r.test_accuracies,
+                        "model_training": r.model_training, "flagged": len(r.flagged_ids),
                         "flagged_corrupted": r.flagged_corrupted,
                         # A flagger that takes more of one class than the flips hold shifts the class prior.
                         "flagged_by_noisy_label": dict(Counter(noisy_label[i] for i in r.flagged_ids)),

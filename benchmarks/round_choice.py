@@ -8,7 +8,8 @@ accuracy go into OUT/CELL.json. Then, from those files, the round rules: keep th
 accuracy, averaged over the first n trainings of each round (n = 1 is G-BAIR as published, n > 1 is
 `round_trainings n`), is best, stopping at the first round without a gain (patience 1, the default) or
 running every round. A rule is scored by the mean test accuracy of the set it keeps over all N trainings
-(how good the cleaned set is), and by the test accuracy of the training it exports.
+(how good the cleaned set is), and by the test accuracy of the training it exports (the kept round's
+training most accurate on validation).
 
     GBAIR_DATA_DIR=DIR python -m benchmarks.round_choice sst2:uniform@0 olid:uniform@1 --out runs/round-choice
     python -m benchmarks.round_choice --out docs/results/round-choice      # the table of the files there
@@ -112,7 +113,8 @@ def kept_round(validation: list[float], patience: int | None) -> int:
 
 def rules(result: dict[str, Any]) -> dict[str, dict[str, float]]:
     """Each rule's mean test accuracy of the kept set over all trainings ("set") and of the training it
-    exports ("exported": the first of the n), averaged over every choice of n of the N trainings."""
+    exports ("exported": of the kept round's n trainings, the most accurate on validation, the earliest on a
+    tie, as `Recovery` chooses the round's model), averaged over every choice of n of the N trainings."""
     rounds = [np.asarray(result["trainings"][str(r["round"])]) for r in result["rounds"]]  # (N, [val, test])
     trainings = len(result["seeds"])
     mean_test = [float(r[:, 1].mean()) for r in rounds]
@@ -122,7 +124,7 @@ def rules(result: dict[str, Any]) -> dict[str, dict[str, float]]:
         for chosen in itertools.combinations(range(trainings), n):
             kept = kept_round([float(r[list(chosen), 0].mean()) for r in rounds], patience)
             kept_sets.append(mean_test[kept])
-            exported.append(float(rounds[kept][chosen[0], 1]))
+            exported.append(float(rounds[kept][max(chosen, key=lambda j: rounds[kept][j, 0]), 1]))
         scores[f"{label}, n = {n}"] = {"set": float(np.mean(kept_sets)), "exported": float(np.mean(exported))}
     scores["best round on test"] = {"set": max(mean_test), "exported": None}
     return scores

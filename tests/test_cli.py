@@ -46,7 +46,8 @@ def test_report_has_the_promised_schema(recovered):
 
 def test_a_rounds_validation_accuracy_shows_the_range_of_its_trainings():
     assert validation_accuracy(0.75, None) == validation_accuracy(0.75, [0.75]) == "0.7500"
-    assert validation_accuracy(0.75, [0.8, 0.7]) == "0.7500 (mean of 2: 0.7000-0.8000)"
+    assert validation_accuracy(0.75, [0.8, 0.7]) == "0.7500 (mean of 2: 0.7000-0.8000; model: training 1)"
+    assert validation_accuracy(0.75, [0.7, 0.8], 1) == "0.7500 (mean of 2: 0.7000-0.8000; model: training 2)"
 
 
 def test_cleaned_set_is_the_best_rounds_training_set_in_the_input_format(recovered):

@@ -55,7 +55,7 @@ def test_demo_runs_a_job_through_the_service_and_writes_its_report(tmp_path, tin
     assert "submitted job" in output and "report:" in output
     # Each later round's line says whether the trusted set tells it from round 0.
     # The validation accuracy is the mean of the round's two trainings, shown with their range.
-    val = r"val [\d.]+ \(mean of 2: [\d.]+-[\d.]+\)"
+    val = r"val [\d.]+ \(mean of 2: [\d.]+-[\d.]+; model: training [12]\)"
     assert re.search(rf"^round 0: train 60, {val}, flagged \d+$", output, re.M), output
     assert re.search(rf"^round 1: train \d+, {val} \(p = [\d.e-]+ against round 0\), flagged \d+$", output, re.M), output
     # It ends with how to review the job in the browser.

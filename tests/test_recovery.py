@@ -9,8 +9,9 @@ from conftest import LABELS, tiny_classifier
 from gbair.core.backend import LocalBackend
 from gbair.core.config import GbairConfig
 from gbair.core.data import DataSplits, TextDataset, corrupt_labels
-from gbair.core.evaluation import paired_change_p_value
+from gbair.core.evaluation import accuracy, paired_change_p_value
 from gbair.core.recovery import Recovery
+from gbair.core.recovery_state import TrainedRound
 from test_training import separable
 
 
@@ -103,14 +104,15 @@ def test_several_trainings_of_a_round_choose_it_by_their_mean_and_the_first_is_s
     for seed, start in recovery.other_trainings.items():
         assert all(torch.equal(start[name], value) for name, value in recovery.backend.seeded_state(seed).items())
         assert not torch.equal(start["prompt"], recovery.initial_state["prompt"])
-    assert all(row.val_accuracies is None for row in once.rounds)
+    assert all(row.val_accuracies is None and row.test_accuracies is None for row in once.rounds)
     for one, three in zip(once.rounds, thrice.rounds, strict=True):
         # The first training is the one-training run's own: the same errors, the same scores and flags.
         assert three.val_accuracies[0] == one.val_accuracy
         assert (three.val_wrong_ids, three.flagged_ids, three.flagged_scores) == (
             one.val_wrong_ids, one.flagged_ids, one.flagged_scores
         )
-        assert three.test_accuracy == one.test_accuracy
+        assert three.test_accuracies[0] == one.test_accuracy
+        assert three.test_accuracy == three.test_accuracies[three.model_training]
         assert len(three.val_accuracies) == 3
         assert three.val_accuracy == pytest.approx(sum(three.val_accuracies) / 3)
     assert thrice.best_round == max(thrice.rounds, key=lambda r: (r.val_accuracy, -r.round)).round
@@ -132,6 +134,39 @@ def test_the_other_trainings_of_a_round_are_the_trainings_their_seeds_give(minil
     assert trained.val_accuracies[1] == pytest.approx(float(expected))
 
 
+def test_a_rounds_model_is_its_training_most_accurate_on_the_trusted_set(minilm_tokenizer, tmp_path):
+    splits, flipped = _splits()
+    config = _config(rounds=0, round_trainings=3)
+    # A high learning rate and two epochs make the three trainings differ on the trusted set.
+    config = config.model_copy(update={"train": config.train.model_copy(update={"epochs": 2, "learning_rate": 1.0})})
+    recovery = _recovery(splits, config, minilm_tokenizer)
+    trained = recovery.train_round(recovery.start(flipped))
+    backend = recovery.backend
+    train, validation, test = (backend.encode(s) for s in (splits.train, splits.validation, splits.test))
+    states = [trained.training.final_state] + [
+        backend.train(start, train, lambda *a: None, seed=seed).final_state
+        for seed, start in recovery.other_trainings.items()
+    ]
+    accuracies = [accuracy(backend.probabilities(state, validation), validation.labels) for state in states]
+    assert trained.val_accuracies == pytest.approx(accuracies)
+    best = accuracies.index(max(accuracies))
+    assert best > 0, "these settings were chosen for a further training to win; the test checks nothing otherwise"
+    assert trained.model_training == best
+    assert all(torch.equal(trained.model_state[name], value) for name, value in states[best].items())
+    tests = [accuracy(backend.probabilities(state, test), test.labels) for state in states]
+    assert trained.test_accuracies == pytest.approx(tests) and trained.test_accuracy == pytest.approx(tests[best])
+    trained.save_to(tmp_path / "round.pt")
+    loaded = TrainedRound.load(tmp_path / "round.pt")
+    assert (loaded.model_training, loaded.test_accuracies) == (best, trained.test_accuracies)
+    assert all(torch.equal(loaded.model_state[name], value) for name, value in states[best].items())
+    # The first training is still the one scored; the report names the model, and the run exports it.
+    assert torch.equal(loaded.training.final_state["prompt"], states[0]["prompt"])
+    outcome = recovery.run(flipped)
+    assert outcome.report.rounds[0].model_training == best
+    assert outcome.report.rounds[0].test_accuracy == trained.test_accuracy
+    assert all(torch.equal(outcome.best_state[name], value) for name, value in states[best].items())
+
+
 def test_round_zero_only_when_no_cleaning_rounds(minilm_tokenizer):
     splits, flipped = _splits()
     report = _recovery(splits, _config(rounds=0), minilm_tokenizer).run(flipped).report
@@ -151,7 +186,7 @@ def test_fractional_count_budget_is_rejected():
 def test_resuming_from_saved_steps_gives_the_uninterrupted_result(minilm_tokenizer, tmp_path):
     """Each step's output goes through its saved form (state JSON, trained-round file) and a fresh
     Recovery, as after a restart; the report matches `run` apart from timings."""
-    from gbair.core.recovery_state import RecoveryState, TrainedRound
+    from gbair.core.recovery_state import RecoveryState
 
     splits, flipped = _splits()
     config = _config(method="tracin", action="relabel")
@@ -162,7 +197,7 @@ def test_resuming_from_saved_steps_gives_the_uninterrupted_result(minilm_tokeniz
         path = tmp_path / f"round-{state.next_round}.pt"
         recovery.train_round(state).save_to(path)
         state = recovery.finish_round(RecoveryState.model_validate_json(state.model_dump_json()), TrainedRound.load(path))
-    best = TrainedRound.load(tmp_path / f"round-{state.best_round}.pt").training.final_state
+    best = TrainedRound.load(tmp_path / f"round-{state.best_round}.pt").model_state
     resumed = recovery.outcome(state, best)
     drop = {"rounds": {"__all__": {"timings"}}}
     # Probabilities included: a fresh Recovery scores with the round's trained model, not its initial prompt.

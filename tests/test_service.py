@@ -99,6 +99,8 @@ def test_job_runs_every_round_and_reports_in_the_core_schema(client, finished):
     for row, metrics in zip(report["rounds"], job.rounds, strict=True):
         assert list(metrics.val_accuracies) == pytest.approx(row["val_accuracies"]) and len(row["val_accuracies"]) == 2
         assert metrics.val_accuracy == pytest.approx(sum(row["val_accuracies"]) / 2)
+        assert metrics.model_training == row["model_training"]
+        assert list(metrics.test_accuracies) == pytest.approx(row["test_accuracies"] or [])
     assert [pytest.approx(r["val_change_p_value"]) for r in report["rounds"][1:]] == [
         r.val_change_p_value for r in job.rounds[1:]
     ]

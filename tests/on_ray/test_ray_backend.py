@@ -49,20 +49,21 @@ def test_a_round_on_ray_builds_no_model_here_and_passes_query_gradients_by_refer
         backend = RayBackend(config, ray_config, splits.label_names)
         recovery = Recovery(splits, config, backend=backend)
         state, trained = _round_zero(recovery, flipped)
-        adapter = backend.save_adapter(trained.training.final_state, tmp_path / "adapter")
+        adapter = backend.save_adapter(trained.model_state, tmp_path / "adapter")
 
     first, reference = state.rounds[0], expected.rounds[0]
     assert first.flagged_ids == reference.flagged_ids and len(first.flagged_ids) == 4
     assert first.relabels == reference.relabels
     assert first.val_accuracy == reference.val_accuracy
     assert len(first.val_accuracies) == 2 and first.val_accuracies == reference.val_accuracies
+    assert (first.model_training, first.test_accuracy) == (reference.model_training, reference.test_accuracy)
     np.testing.assert_allclose(first.flagged_probabilities, reference.flagged_probabilities, atol=1e-5)
     assert not any(isinstance(value, QueryGradients) for value in put_values)
     assert len(scored_queries) == 1 and isinstance(scored_queries[0], ray.ObjectRef)
     saved = PetClassifier.load_adapter(adapter)
     assert saved.label_names == splits.label_names
     for name, value in saved.pet_state().items():
-        assert value.cpu().equal(trained.training.final_state[name].cpu()), name
+        assert value.cpu().equal(trained.model_state[name].cpu()), name
 
 
 @ray.remote

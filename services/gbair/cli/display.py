@@ -39,11 +39,13 @@ class ProgressBars:
         self._bars.update(task, completed=done, total=total)
 
 
-def validation_accuracy(mean: float, accuracies: Sequence[float] | None) -> str:
-    """A round's validation accuracy; with several trainings, their mean and range."""
+def validation_accuracy(mean: float, accuracies: Sequence[float] | None, model_training: int = 0) -> str:
+    """A round's validation accuracy; with several trainings, their mean and range, and which one is the
+    round's model (counted from 1)."""
     if not accuracies or len(accuracies) < 2:
         return f"{mean:.4f}"
-    return f"{mean:.4f} (mean of {len(accuracies)}: {min(accuracies):.4f}-{max(accuracies):.4f})"
+    return (f"{mean:.4f} (mean of {len(accuracies)}: {min(accuracies):.4f}-{max(accuracies):.4f}; "
+            f"model: training {model_training + 1})")
 
 
 def against_round_zero(p_value: float | None) -> str:
@@ -55,6 +57,7 @@ def round_table(report: RecoveryReport) -> Table:
     table = Table(
         title=f"G-BAIR on {report.dataset}: {report.method}, {report.action}",
         caption="val acc: the mean over the round's trainings (each one's is in the round lines and report.json). "
+        "test acc: the round's model's, the training most accurate on the trusted set. "
         "val p: McNemar's test of the round's trusted-set errors against round 0's; above about 0.05 "
         "the trusted set cannot tell the two apart.",
     )

@@ -22,7 +22,7 @@ def follow(client: GbairClient, job_id: str, console: Console) -> pb.Job:
                 m = event.metrics
                 against = against_round_zero(m.val_change_p_value if m.HasField("val_change_p_value") else None)
                 console.print(f"round {m.round}: train {m.train_size}, "
-                              f"val {validation_accuracy(m.val_accuracy, m.val_accuracies)}{against}, flagged {m.flagged}")
+                              f"val {validation_accuracy(m.val_accuracy, m.val_accuracies, m.model_training)}{against}, flagged {m.flagged}")
             elif event.phase in ("queued", "started", "resumed", "succeeded", "failed", "cancelled"):
                 console.print(f"job {job_id}: {event.phase}" + (f" ({event.message})" if event.message else ""))
     job = client.get_job(job_id)

@@ -50,7 +50,7 @@ def run_recovery(
                 corrupted_ids,
                 progress=progress,
                 on_round=lambda row: console.print(
-                    f"round {row.round}: val {validation_accuracy(row.val_accuracy, row.val_accuracies)}"
+                    f"round {row.round}: val {validation_accuracy(row.val_accuracy, row.val_accuracies, row.model_training)}"
                     f"{against_round_zero(row.val_change_p_value)}, "
                     f"flagged {len(row.flagged_ids)}"
                 ),

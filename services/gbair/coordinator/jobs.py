@@ -152,7 +152,7 @@ class JobRunner:
             remove_copies_in_storage(trained)
             pending = None
         best = TrainedRound.load(trained_round_path(self.settings, job_id, state.best_round))
-        outcome = recovery.outcome(state, best.training.final_state)
+        outcome = recovery.outcome(state, best.model_state)
         write_artifacts(outcome, backend, data.splits, job_folder(self.settings, job_id) / "result")
         self.store.finish(job_id, JobStatus.SUCCEEDED, report_json=outcome.report.model_dump_json())
 

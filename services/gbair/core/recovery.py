@@ -98,7 +98,7 @@ class Recovery:
         final_states: dict[int, PetState] = {}
         while not state.finished:
             trained = self.train_round(state, progress)
-            final_states[trained.round] = trained.training.final_state
+            final_states[trained.round] = trained.model_state
             state = self.finish_round(state, trained, progress)
             on_round(state.rounds[-1])
         return self.outcome(state, final_states[state.best_round])
@@ -120,26 +120,33 @@ class Recovery:
         train = self.backend.encode(self.train_set(state))
         training = self.backend.train(self.initial_state, train, progress)
         val_probabilities = self.backend.probabilities(training.final_state, self.validation, progress)
-        test_accuracy = None
-        if self.test is not None:
-            test_probabilities = self.backend.probabilities(training.final_state, self.test, progress)
-            test_accuracy = accuracy(test_probabilities, self.test.labels)
         wrong = val_probabilities.argmax(dim=1) != self.validation.labels
         errors = [p for p in self.scoring_positions if wrong[p]]
         selection = self.selection_positions
         selection_loss = mean_log_loss(val_probabilities[selection], self.validation.labels[selection])
         selection_wrong = [self.validation.ids[p] for p in selection if wrong[p]]
-        accuracies = [accuracy(val_probabilities[selection], self.validation.labels[selection])]
+        val_accuracies = [accuracy(val_probabilities[selection], self.validation.labels[selection])]
+        test_accuracies = [self._test_accuracy(training.final_state, progress)]
+        model_state = training.final_state
         started = time.perf_counter()
         for seed, start in self.other_trainings.items():
             other = self.backend.train(start, train, progress, seed=seed)
             other_probabilities = self.backend.probabilities(other.final_state, self.validation.subset(selection), progress)
-            accuracies.append(accuracy(other_probabilities, self.validation.labels[selection]))
+            val_accuracies.append(accuracy(other_probabilities, self.validation.labels[selection]))
+            test_accuracies.append(self._test_accuracy(other.final_state, progress))
+            if val_accuracies[-1] > max(val_accuracies[:-1]):
+                model_state = other.final_state
             self.backend.discard(other)
+        model_training = int(np.argmax(val_accuracies))
+        several = bool(self.other_trainings)
         return TrainedRound(
-            state.next_round, training, float(np.mean(accuracies)), test_accuracy, errors, selection_loss, selection_wrong,
-            val_accuracies=accuracies if self.other_trainings else None,
+            state.next_round, training, float(np.mean(val_accuracies)), test_accuracies[model_training], errors,
+            selection_loss, selection_wrong,
+            val_accuracies=val_accuracies if several else None,
+            test_accuracies=test_accuracies if several and self.test is not None else None,
             other_trainings_seconds=time.perf_counter() - started,
+            model_training=model_training,
+            other_model_state=model_state if model_training else None,
         )
 
     def finish_round(self, state: RecoveryState, trained: TrainedRound, progress: Progress = no_progress) -> RecoveryState:
@@ -167,6 +174,8 @@ class Recovery:
             train_size=len(train_set),
             val_accuracy=trained.val_accuracy,
             val_accuracies=trained.val_accuracies,
+            test_accuracies=trained.test_accuracies,
+            model_training=trained.model_training,
             val_loss=trained.val_loss,
             val_wrong_ids=trained.val_wrong_ids,
             val_change_p_value=paired_change_p_value(
@@ -209,8 +218,13 @@ class Recovery:
         )
 
     def outcome(self, state: RecoveryState, best_state: PetState) -> RecoveryOutcome:
-        """The finished run; `best_state` is the final PET state of the state's best round."""
+        """The finished run; `best_state` is the final PET state of the best round's model."""
         return RecoveryOutcome(self.report(state), best_state, self.train_set(state, state.best_round))
+
+    def _test_accuracy(self, state: PetState, progress: Progress) -> float | None:
+        if self.test is None:
+            return None
+        return accuracy(self.backend.probabilities(state, self.test, progress), self.test.labels)
 
     def _can_score(self, trained: TrainedRound) -> bool:
         """Methods built on validation errors have nothing to go on when there are none."""

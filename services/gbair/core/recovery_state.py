@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from gbair.core.config import CleaningAction
 from gbair.core.data.dataset import TextDataset
+from gbair.core.model.pet import PetState
 from gbair.core.report import RoundReport
 from gbair.core.training import Checkpoint, TrainingResult
 
@@ -75,7 +76,19 @@ class TrainedRound:
     recorded."""
     val_accuracies: list[float] | None = None
     """Each training's accuracy on those trusted examples, whose mean is `val_accuracy`; None with one training."""
+    test_accuracies: list[float] | None = None
+    """Each training's test accuracy, where there are several and a test split; `test_accuracy` is the model's."""
     other_trainings_seconds: float = 0.0
+    model_training: int = 0
+    """Which of the round's trainings is its model (0: the first): the most accurate on the trusted examples
+    that select the round, the earliest on a tie. The first is the one scored either way."""
+    other_model_state: PetState | None = None
+    """The model's final state where it is a further training; the first training's is in `training`."""
+
+    @property
+    def model_state(self) -> PetState:
+        """The final state of the round's model, the one a job exports."""
+        return self.training.final_state if self.other_model_state is None else self.other_model_state
 
     def save_to(self, path: Path) -> TrainedRound:
         """Write to a temporary name, then rename: a reader never sees half a file."""
@@ -88,7 +101,10 @@ class TrainedRound:
             "val_loss": self.val_loss,
             "val_wrong_ids": self.val_wrong_ids,
             "val_accuracies": self.val_accuracies,
+            "test_accuracies": self.test_accuracies,
             "other_trainings_seconds": self.other_trainings_seconds,
+            "model_training": self.model_training,
+            "other_model_state": self.other_model_state,
             "initial_state": training.initial_state,
             "checkpoints": [
                 {"step": c.step, "epoch": c.epoch, "learning_rate": c.learning_rate, "state": c.state}
@@ -114,5 +130,7 @@ class TrainedRound:
             training_logits=record.get("training_logits"),
         )
         return cls(record["round"], training, record["val_accuracy"], record["test_accuracy"], record["errors"],
-                   record.get("val_loss"), record.get("val_wrong_ids"), record.get("val_accuracies"),
-                   record.get("other_trainings_seconds", 0.0))
+                   val_loss=record.get("val_loss"), val_wrong_ids=record.get("val_wrong_ids"),
+                   val_accuracies=record.get("val_accuracies"), test_accuracies=record.get("test_accuracies"),
+                   other_trainings_seconds=record.get("other_trainings_seconds", 0.0),
+                   model_training=record.get("model_training", 0), other_model_state=record.get("other_model_state"))

@@ -23,7 +23,17 @@ class RoundReport(BaseModel):
     val_accuracies: list[float] | None = Field(
         None,
         description="With several trainings of the round's data (`round_trainings`), each one's accuracy on "
-        "those trusted examples; `val_accuracy` is their mean. The other fields describe the first training.",
+        "those trusted examples; `val_accuracy` is their mean. The first training is the one scored: the "
+        "other fields describe it, except `test_accuracy`, which is the round's model's (`model_training`).",
+    )
+    test_accuracies: list[float] | None = Field(
+        None, description="With several trainings and a test split, each training's test accuracy, same order."
+    )
+    model_training: int = Field(
+        0,
+        description="Which of the round's trainings is its model, the one a job exports if it keeps the round: "
+        "the most accurate on the trusted examples that select the round, the earliest on a tie (0: the "
+        "first, from the job's seed; j: from seed + 1000 j).",
     )
     val_loss: float | None = Field(
         None,
@@ -41,7 +51,7 @@ class RoundReport(BaseModel):
         "how likely a change in accuracy at least this large is between two equally good models. Above about "
         "0.05 the trusted set cannot tell the two rounds apart. None for round 0 and in older reports.",
     )
-    test_accuracy: float | None
+    test_accuracy: float | None = Field(description="The round's model's accuracy on the test split, if one was given.")
     misclassified_val: int
     flagged_ids: list[str] = Field(
         description="Ids this round's model flagged; removed or relabeled to form the next round's training set."
