@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,10 @@ class CachedBackend:
         if result is None:
             result = self._store(key, self.inner.train(start, train, progress, seed))
         return result
+
+    def train_each(self, starts: Mapping[int, PetState], train: EncodedSet, progress: Progress) -> list[TrainingResult]:
+        """One after the other, each from the cache where it is there."""
+        return [self.train(start, train, progress, seed=seed) for seed, start in starts.items()]
 
     def training_statistics(
         self, checkpoints: Sequence[Checkpoint], train: EncodedSet, queries: QueryGradients, progress: Progress

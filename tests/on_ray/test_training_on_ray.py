@@ -13,7 +13,8 @@ from gbair.core.model import EncodedSet, PetClassifier, encode
 from gbair.core.training import train_classifier
 from gbair.distributed.config import LOCAL_MODEL_ACTORS, RayConfig, machine_cpus
 from gbair.distributed import trainer
-from gbair.distributed.trainer import train_on_ray, worker_resources
+from gbair.distributed.trainer import train_each_on_ray, train_on_ray, worker_resources
+from gbair.serving.checkpoints import remove_runs
 from test_training import separable
 
 LABELS = ["negative", "positive"]
@@ -62,6 +63,32 @@ def test_one_worker_reproduces_core_training_in_a_task_and_stores_checkpoints(ra
         stored = Path(checkpoint.reference)
         assert stored.is_relative_to(Path(ray_cluster.storage_path)) and (stored / "pet_state.safetensors").is_file()
         assert stored.parent.name.startswith("gbair-train-")
+
+
+def test_trainings_at_other_seeds_are_in_flight_together_on_one_copy_of_the_training_set(
+    ray_cluster, tiny_config, monkeypatch
+):
+    classifier, train, _ = _core_run(tiny_config)
+    seeds = [1000, 2000]
+    expected = []
+    for seed in seeds:
+        classifier.load_pet_state(classifier.seeded_state(seed))
+        expected.append(train_classifier(classifier, train, tiny_config.with_training_seed(seed).train))
+    put_values, _ = _recording(monkeypatch)
+    waits = []
+    get = ray.get
+    monkeypatch.setattr(ray, "get", lambda refs, **options: waits.append(refs) or get(refs, **options))
+    configs = [tiny_config.with_training_seed(seed) for seed in seeds]
+    results = train_each_on_ray(configs, ray_cluster, LABELS, [run.initial_state for run in expected], train)
+
+    assert len([value for value in put_values if isinstance(value, EncodedSet)]) == 1
+    # Both tasks were submitted before the driver waited, so the cluster could run them side by side.
+    assert len(waits) == 1 and len(waits[0]) == 2
+    for result, run in zip(results, expected, strict=True):
+        for ours, theirs in zip(result.checkpoints, run.checkpoints, strict=True):
+            for name, tensor in theirs.state.items():
+                assert torch.equal(ours.state[name], tensor), name
+    remove_runs([c.reference for result in results for c in result.checkpoints])
 
 
 def test_two_workers_share_each_batch_on_ray_train_and_train_comparably(ray_cluster, tiny_config, monkeypatch):

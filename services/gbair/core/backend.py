@@ -4,7 +4,7 @@ process; gbair.distributed's backend keeps it on a Ray cluster, so a coordinator
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -37,6 +37,11 @@ class RoundBackend(Protocol):
 
     def train(self, start: PetState, train: EncodedSet, progress: Progress, seed: int | None = None) -> TrainingResult:
         """Train from `start`; `seed` (default: the config's) draws the batch order."""
+        ...
+
+    def train_each(self, starts: Mapping[int, PetState], train: EncodedSet, progress: Progress) -> list[TrainingResult]:
+        """`train` from each seed's start with that seed, in the order given; a backend with room for them
+        may run them side by side."""
         ...
 
     def seeded_state(self, seed: int) -> PetState:
@@ -88,6 +93,10 @@ class LocalBackend:
     def train(self, start: PetState, train: EncodedSet, progress: Progress, seed: int | None = None) -> TrainingResult:
         self.classifier.load_pet_state(start)
         return train_classifier(self.classifier, train, self.config.with_training_seed(seed).train, progress)
+
+    def train_each(self, starts: Mapping[int, PetState], train: EncodedSet, progress: Progress) -> list[TrainingResult]:
+        """One after the other: they would share this process's classifier and cores."""
+        return [self.train(start, train, progress, seed=seed) for seed, start in starts.items()]
 
     def seeded_state(self, seed: int) -> PetState:
         return self.classifier.seeded_state(seed)

@@ -129,8 +129,7 @@ class Recovery:
         test_accuracies = [self._test_accuracy(training.final_state, progress)]
         model_state = training.final_state
         started = time.perf_counter()
-        for seed, start in self.other_trainings.items():
-            other = self.backend.train(start, train, progress, seed=seed)
+        for other in self.backend.train_each(self.other_trainings, train, progress):
             other_probabilities = self.backend.probabilities(other.final_state, self.validation.subset(selection), progress)
             val_accuracies.append(accuracy(other_probabilities, self.validation.labels[selection]))
             test_accuracies.append(self._test_accuracy(other.final_state, progress))

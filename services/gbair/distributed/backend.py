@@ -6,7 +6,7 @@ the query gradients go from the actor to the influence service's shards without 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from gbair.core.training_dynamics import NEEDS_TRAINING_LOGITS
 from gbair.distributed.cluster import connect
 from gbair.distributed.config import RayConfig
 from gbair.distributed.model_actors import job_model
-from gbair.distributed.trainer import prepare_training, train_on_ray
+from gbair.distributed.trainer import prepare_training, train_each_on_ray, train_on_ray
 from gbair.serving.checkpoints import StoredCheckpoint, remove_runs, store_checkpoints
 from gbair.serving.driver import ShardedScoring, deploy
 
@@ -61,6 +61,13 @@ class RayBackend:
         result = train_on_ray(self.config.with_training_seed(seed), self.ray_config, self.label_names, start, train)
         progress("train", 1, 1)
         return result
+
+    def train_each(self, starts: Mapping[int, PetState], train: EncodedSet, progress: Progress) -> list[TrainingResult]:
+        progress("train", 0, len(starts))
+        configs = [self.config.with_training_seed(seed) for seed in starts]
+        results = train_each_on_ray(configs, self.ray_config, self.label_names, list(starts.values()), train)
+        progress("train", len(starts), len(starts))
+        return results
 
     def seeded_state(self, seed: int) -> PetState:
         return ray.get(self.model.seeded_state.remote(seed))
