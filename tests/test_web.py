@@ -239,6 +239,13 @@ def test_signed_in_the_jobs_and_the_job_page_show_status_rounds_and_plot(browser
     # The paired test against round 0: empty for round 0 itself, the API's value for the others.
     p_values = [cell.text for cell in find(browser, "#rounds tbody td:nth-child(4)")]
     assert p_values == [""] + [f"{r.val_change_p_value:.2g}" for r in job.rounds[1:]]
+    # Each round's two trainings, and which one is its model, in the validation cell's tooltip.
+    titles = [cell.get_attribute("title") for cell in find(browser, "#rounds tbody td:nth-child(3)")]
+    assert titles == [
+        f"mean of 2 trainings: {r.val_accuracies[0]:.3f}, {r.val_accuracies[1]:.3f}; "
+        f"the round's model is training {r.model_training + 1}"
+        for r in job.rounds
+    ]
     assert find(browser, "#status")[0].text == "succeeded"
     assert len(find(browser, "svg.plot circle.validation")) == 3
     assert find(browser, "#rerun")  # a write token may re-run
