@@ -47,7 +47,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     method.add_argument("--patience", type=int, default=DEFAULTS.recovery.patience)
     method.add_argument("--round-trainings", type=int, default=DEFAULTS.recovery.round_trainings,
                         help="trainings of each round's data from other seeds, whose mean validation accuracy picks "
-                             "the round (the first is scored and exported)")
+                             "the round (the first is scored; the one most accurate on validation is exported)")
     method.add_argument("--folds", type=int, default=DEFAULTS.influence.confident_learning_folds,
                         help="K of the K-fold training behind --method confident-learning")
 

@@ -76,7 +76,8 @@ class RecoveryConfig(_Settings):
         2, ge=1, le=16,
         description="Trainings of each round's data, the first from the job's seed, the others from other "
         "initial prompts and batch orders. The round's validation accuracy is their mean, so that one "
-        "training's luck does not pick the round; the first training is the one scored and exported. "
+        "training's luck does not pick the round. The first training is the one scored; the one most accurate "
+        "on those trusted examples is the round's model, exported if the job keeps the round. "
         "1: G-BAIR as published, half the training time.",
     )
     selection_fraction: float = Field(

@@ -127,16 +127,15 @@ class Recovery:
         selection_wrong = [self.validation.ids[p] for p in selection if wrong[p]]
         val_accuracies = [accuracy(val_probabilities[selection], self.validation.labels[selection])]
         test_accuracies = [self._test_accuracy(training.final_state, progress)]
-        model_state = training.final_state
+        final_states = [training.final_state]
         started = time.perf_counter()
         for other in self.backend.train_each(self.other_trainings, train, progress):
             other_probabilities = self.backend.probabilities(other.final_state, self.validation.subset(selection), progress)
             val_accuracies.append(accuracy(other_probabilities, self.validation.labels[selection]))
             test_accuracies.append(self._test_accuracy(other.final_state, progress))
-            if val_accuracies[-1] > max(val_accuracies[:-1]):
-                model_state = other.final_state
+            final_states.append(other.final_state)
             self.backend.discard(other)
-        model_training = int(np.argmax(val_accuracies))
+        model_training = int(np.argmax(val_accuracies))  # the first of the best on a tie
         several = bool(self.other_trainings)
         return TrainedRound(
             state.next_round, training, float(np.mean(val_accuracies)), test_accuracies[model_training], errors,
@@ -145,7 +144,7 @@ class Recovery:
             test_accuracies=test_accuracies if several and self.test is not None else None,
             other_trainings_seconds=time.perf_counter() - started,
             model_training=model_training,
-            other_model_state=model_state if model_training else None,
+            other_model_state=final_states[model_training] if model_training else None,
         )
 
     def finish_round(self, state: RecoveryState, trained: TrainedRound, progress: Progress = no_progress) -> RecoveryState:
