@@ -41,8 +41,9 @@ from gbair.core.data import DataSplits, TextDataset, load_splits
 from gbair.core.recovery import Recovery
 
 GIB = 1024**3
-PHASES = {"train": "train", "probabilities": "evaluate", "query_gradients": "query gradients",
-          "training_statistics": "score", "suggest_labels": "relabel", "encode": "encode"}
+PHASES = {"train": "train", "train_each": "train", "probabilities": "evaluate",
+          "query_gradients": "query gradients", "training_statistics": "score", "suggest_labels": "relabel",
+          "encode": "encode"}
 """Backend method -> the phase of a round its time counts to."""
 VALIDATION_SIZE = 500
 
