@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from gbair.core.backend import RoundBackend
+from gbair.core.backend import RoundBackend, train_one_after_another
 from gbair.core.config import GbairConfig
 from gbair.core.influence.statistics import InfluenceStatistics, QueryGradients
 from gbair.core.model.inputs import EncodedSet
@@ -53,7 +53,7 @@ class CachedBackend:
 
     def train_each(self, starts: Mapping[int, PetState], train: EncodedSet, progress: Progress) -> list[TrainingResult]:
         """One after the other, each from the cache where it is there."""
-        return [self.train(start, train, progress, seed=seed) for seed, start in starts.items()]
+        return train_one_after_another(self, starts, train, progress)
 
     def training_statistics(
         self, checkpoints: Sequence[Checkpoint], train: EncodedSet, queries: QueryGradients, progress: Progress

@@ -71,6 +71,13 @@ class RoundBackend(Protocol):
     def save_adapter(self, state: PetState, directory: Path) -> Path: ...
 
 
+def train_one_after_another(
+    backend: RoundBackend, starts: Mapping[int, PetState], train: EncodedSet, progress: Progress
+) -> list[TrainingResult]:
+    """`backend.train` from each seed's start with that seed, in the order given."""
+    return [backend.train(start, train, progress, seed=seed) for seed, start in starts.items()]
+
+
 class LocalBackend:
     """Every computation in this process, on one classifier (built from the config unless given; its state
     when given is the initial state)."""
@@ -96,7 +103,7 @@ class LocalBackend:
 
     def train_each(self, starts: Mapping[int, PetState], train: EncodedSet, progress: Progress) -> list[TrainingResult]:
         """One after the other: they would share this process's classifier and cores."""
-        return [self.train(start, train, progress, seed=seed) for seed, start in starts.items()]
+        return train_one_after_another(self, starts, train, progress)
 
     def seeded_state(self, seed: int) -> PetState:
         return self.classifier.seeded_state(seed)
