@@ -58,7 +58,7 @@ from benchmarks.common import (
     write_json,
 )
 from benchmarks.stage_cache import CachedBackend
-from gbair.cli.display import ProgressBars
+from gbair.cli.display import progress_display
 from gbair.core.backend import LocalBackend
 from gbair.core.config import CleaningAction, GbairConfig, ScoringMethod
 from gbair.core.confident_learning import FOLD_METHODS, fold_training_sets, out_of_sample_fit, stratified_folds
@@ -1106,7 +1106,7 @@ def run_grids(args: argparse.Namespace, command: str, console: Console, started:
     grid = [spec for spec in grid_cells(args) if spec.key not in done]
     if done:
         console.print(f"resuming: {len(done)} cells already in {args.json}, {len(grid)} to run")
-    with ProgressBars(console) as progress:
+    with progress_display(console) as progress:
         for index, spec in enumerate(grid):
             progress("benchmark cells", index, len(grid))
             if spec.grid == "ranking":

@@ -1,12 +1,14 @@
 """`gbair recover` end to end with the real bundled MiniLM: the report schema, the adapter, the cleaned set."""
 
 import csv
+import io
 import json
 
 import pytest
+from rich.console import Console
 
 from gbair.cli import main
-from gbair.cli.display import validation_accuracy
+from gbair.cli.display import ProgressLines, progress_display, validation_accuracy
 from gbair.core.model import PetClassifier
 from labeled_files import rows as example_rows, write_csv
 
@@ -48,6 +50,21 @@ def test_a_rounds_validation_accuracy_shows_the_range_of_its_trainings():
     assert validation_accuracy(0.75, None) == validation_accuracy(0.75, [0.75]) == "0.7500"
     assert validation_accuracy(0.75, [0.8, 0.7]) == "0.7500 (mean of 2: 0.7000-0.8000; model: training 1)"
     assert validation_accuracy(0.75, [0.7, 0.8], 1) == "0.7500 (mean of 2: 0.7000-0.8000; model: training 2)"
+
+
+def test_output_that_is_not_a_terminal_gets_a_line_per_quarter_of_each_phase():
+    log = io.StringIO()
+    progress = progress_display(Console(file=log, width=200))
+    assert isinstance(progress, ProgressLines)
+    with progress:
+        for done in range(11):
+            progress("train", done, 10)
+        for done in range(3):  # a phase that starts over is shown again
+            progress("train", done, 2)
+        progress("end-to-end runs", 0, 0)
+    lines = [line.split(" ", 1)[1] for line in log.getvalue().splitlines()]
+    assert lines == ["training 0/10", "training 3/10", "training 5/10", "training 8/10", "training 10/10",
+                     "training 0/2", "training 1/2", "training 2/2", "end-to-end runs 0/0"]
 
 
 def test_cleaned_set_is_the_best_rounds_training_set_in_the_input_format(recovered):

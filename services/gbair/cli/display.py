@@ -1,7 +1,8 @@
-"""Terminal output: progress bars for core work and the per-round table."""
+"""Terminal output: progress (bars, or lines in a log) for core work and the per-round table."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from rich.console import Console
@@ -37,6 +38,36 @@ class ProgressBars:
         elif done <= self._bars.tasks[task].completed:
             self._bars.reset(task, total=total)
         self._bars.update(task, completed=done, total=total)
+
+
+class ProgressLines:
+    """A `gbair.core.progress.Progress` for output that is not a terminal (a log file, CI): a bar would not
+    show there, so each phase prints a timestamped line as it starts, at each quarter and as it ends."""
+
+    STEPS = 4
+
+    def __init__(self, console: Console):
+        self._console = console
+        self._shown: dict[str, int] = {}
+
+    def __enter__(self) -> ProgressLines:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        step = self.STEPS * done // total if total else self.STEPS
+        if step == self._shown.get(phase):
+            return
+        self._shown[phase] = step
+        self._console.print(f"{time.strftime('%H:%M:%S')} {PHASE_LABELS.get(phase, phase)} {done}/{total}",
+                            highlight=False)
+
+
+def progress_display(console: Console) -> ProgressBars | ProgressLines:
+    """Bars on a terminal, lines anywhere else."""
+    return ProgressBars(console) if console.is_terminal else ProgressLines(console)
 
 
 def validation_accuracy(mean: float, accuracies: Sequence[float] | None, model_training: int = 0) -> str:

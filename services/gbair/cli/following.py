@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from gbair.cli.display import ProgressBars, against_round_zero, round_table, validation_accuracy
+from gbair.cli.display import against_round_zero, progress_display, round_table, validation_accuracy
 from gbair.client import GbairClient
 from gbair.core.report import RecoveryReport
 from gbair.v1 import gbair_pb2 as pb
@@ -14,7 +14,7 @@ PERCENT = 100
 
 def follow(client: GbairClient, job_id: str, console: Console) -> pb.Job:
     """Show the job's progress until it ends; returns the finished job."""
-    with ProgressBars(console) as bars:
+    with progress_display(console) as bars:
         for event in client.watch(job_id):
             if event.phase in ("train", "evaluate", "influence"):
                 bars(f"round {event.round}: {event.phase}", round(event.fraction * PERCENT), PERCENT)

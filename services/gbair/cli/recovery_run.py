@@ -9,7 +9,7 @@ import contextlib
 import torch
 from rich.console import Console
 
-from gbair.cli.display import ProgressBars, against_round_zero, round_table, validation_accuracy
+from gbair.cli.display import against_round_zero, progress_display, round_table, validation_accuracy
 from gbair.cli.errors import CommandError, as_command_error
 from gbair.cli.plots import plot_rounds
 from gbair.cli.quiet_libraries import quiet_engine_libraries
@@ -45,7 +45,7 @@ def run_recovery(
             recovery = Recovery(splits, config, backend=backend)
         console.print(f"model: {config.model.name_or_path} ({recovery.backend.kind}), "
                       f"{recovery.backend.num_trainable:,} trainable PET parameters")
-        with ProgressBars(console) as progress:
+        with progress_display(console) as progress:
             outcome = recovery.run(
                 corrupted_ids,
                 progress=progress,
