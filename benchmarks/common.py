@@ -1,5 +1,5 @@
-"""What both benchmark scripts share: ranking metrics, mean ± std, the machine description, and writing
-JSON, markdown tables and PNG plots."""
+"""What the benchmark scripts share: ranking metrics, mean ± std, the machine description, what each process
+of a local Ray cluster is, and writing JSON, markdown tables and PNG plots."""
 
 from __future__ import annotations
 
@@ -82,6 +82,28 @@ def machine() -> dict[str, Any]:
         "load_average": list(os.getloadavg()),
         "time": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
+
+
+RAY_WORKER_ROLES = {
+    "_JobModel": "job model actor",
+    "_train_in_task": "training task",
+    "IDLE": "idle Ray worker (keeps the last training task's model)",
+    "_TrainingWorker": "Ray Train worker",
+    "ServeReplica": "Serve replica",
+    "SERVE_REPLICA": "Serve replica",
+    "ServeController": "Serve controller",
+}
+"""Ray worker process titles (`ray::` up to the first '.' or ':') -> the role reported."""
+
+
+def process_role(command: str) -> str | None:
+    """What a process is to a benchmark on a local Ray cluster, from its command line: a Ray worker by its
+    title, "Ray's own processes" for the programs of Ray's package (raylet, GCS, dashboard, agents), None for
+    anything else. Ray's package, not "ray" anywhere: KubeRay's images run everything under /home/ray."""
+    if command.startswith("ray::"):
+        kind = command.removeprefix("ray::").split()[0].replace(".", ":").split(":")[0]
+        return RAY_WORKER_ROLES.get(kind, "other Ray workers")
+    return "Ray's own processes" if "-packages/ray/" in command else None
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -33,7 +33,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.common import machine, run_main, write_json
+from benchmarks.common import machine, process_role, run_main, write_json
 from benchmarks.scaling import SCORING_SIZE, measure_scoring
 from gbair.core.backend import LocalBackend, RoundBackend
 from gbair.core.config import GbairConfig
@@ -77,8 +77,8 @@ class TimedBackend:
 
 
 class PeakMemory:
-    """Peak RSS of the coordinator's process and of each kind of Ray process (by its process title,
-    `ray::…`), sampled every `interval_s` while in use."""
+    """Peak RSS of the coordinator's process and of the largest process of each role on the Ray cluster
+    (`process_role`), sampled every `interval_s` while in use."""
 
     def __init__(self, coordinator_pid: int, interval_s: float = 0.25):
         self.coordinator_pid = coordinator_pid
@@ -107,22 +107,7 @@ class PeakMemory:
     def _role(self, info: dict[str, Any]) -> str | None:
         if info["pid"] == self.coordinator_pid:
             return "coordinator"
-        command = " ".join(info["cmdline"] or [])
-        if not command.startswith("ray::"):
-            return None
-        kind = command.removeprefix("ray::").split()[0].replace(".", ":").split(":")[0]
-        return RAY_ROLES.get(kind, "other Ray processes")
-
-
-RAY_ROLES = {
-    "_JobModel": "job model actor",
-    "_train_in_task": "training task",
-    "IDLE": "idle Ray worker (keeps the last training task's model)",
-    "_TrainingWorker": "Ray Train worker",
-    "ServeReplica": "Serve replica",
-    "SERVE_REPLICA": "Serve replica",
-}
-"""Ray process titles (up to the first '.' or ':') -> the role reported."""
+        return process_role(" ".join(info["cmdline"] or []))
 
 
 def olid_of_size(data_dir: str | None, size: int) -> DataSplits:

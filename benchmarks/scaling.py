@@ -5,10 +5,10 @@ against validation gradients: in this process with core's training_statistics (o
 through the Serve deployment with each replica count (one thread per replica). A first call per replica
 count loads the model and checkpoints into the replicas (cold); the warm calls after it measure
 steady-state throughput. Each time is a median of --repeats calls. The CPU time every process used during
-the warm calls is reported per call by role (replicas, driver, Serve controller, Ray's other processes, the
-rest): on a machine the replicas fill, what the others use is taken from them. Prints a table and writes JSON.
+the warm calls is reported per call by role (the driver, each role on the Ray cluster, the rest): on a
+machine the replicas fill, what the others use is taken from them. Prints a table and writes JSON.
 
-    .venv/bin/python benchmarks/scaling.py --out benchmarks/results/scaling.json
+    .venv/bin/python -m benchmarks.scaling --out benchmarks/results/scaling.json
 
 The shards and batches are the service's defaults: with 1,024 examples, four shards of four batches.
 """
@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 from statistics import median
@@ -28,6 +27,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.common import RAY_WORKER_ROLES, machine, process_role
 from gbair.core.config import GbairConfig, InfluenceConfig
 from gbair.core.data import load_splits
 from gbair.core.influence import query_gradients, training_statistics
@@ -35,6 +35,7 @@ from gbair.core.model import PetClassifier, encode
 from gbair.core.training import train_classifier
 from gbair.serving.config import ServingConfig
 
+REPLICAS = RAY_WORKER_ROLES["ServeReplica"]
 SCORING_SIZE = 1024
 """Training examples scored: four of the service's default shards, so each of two replicas takes two."""
 
@@ -50,20 +51,11 @@ def cpu_seconds_by_process() -> dict[int, tuple[str, float]]:
 
 
 def cpu_seconds_by_role(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]) -> dict[str, float]:
-    """CPU seconds used between two snapshots, by the replicas, this driver, the Serve controller, Ray's other
-    processes and everything else: on a machine the replicas fill, the rest is what they lose."""
+    """CPU seconds used between two snapshots, by this driver, each role on the Ray cluster (`process_role`)
+    and everything else: on a machine the replicas fill, the rest is what they lose."""
     used: dict[str, float] = {}
     for pid, (command, seconds) in after.items():
-        if command.startswith("ray::ServeReplica"):
-            role = "replicas"
-        elif pid == os.getpid():
-            role = "driver"
-        elif command.startswith("ray::ServeController"):
-            role = "Serve controller"
-        elif "ray" in command:
-            role = "Ray's other processes"
-        else:
-            role = "rest of the machine"
+        role = "driver" if pid == os.getpid() else process_role(command) or "rest of the machine"
         used[role] = used.get(role, 0.0) + seconds - before.get(pid, (command, 0.0))[1]
     return {role: round(seconds, 2) for role, seconds in used.items()}
 
@@ -153,8 +145,7 @@ def measure_scoring(
         row["overhead_s"] = row["seconds"] - core_s / row["replicas"] if row["replicas"] else 0.0
     return {
         "load_average_after": os.getloadavg(),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, no GPU"
-        if not torch.cuda.is_available() else torch.cuda.get_device_name(),
+        "machine": machine(),
         "load_average_before": load_before,
         "train_size": len(train), "checkpoints": len(checkpoints), "queries": len(splits.validation),
         "pet_parameters": classifier.num_trainable, "shard_size": shard_size, "batch_size": batch_size,
@@ -199,7 +190,7 @@ def _beside_replicas(row: dict) -> str:
     """CPU seconds a warm call cost outside the replicas."""
     if "cpu_seconds_per_warm_call" not in row:
         return ""
-    return f"{sum(s for role, s in row['cpu_seconds_per_warm_call'].items() if role != 'replicas'):.2f}"
+    return f"{sum(s for role, s in row['cpu_seconds_per_warm_call'].items() if role != REPLICAS):.2f}"
 
 
 if __name__ == "__main__":

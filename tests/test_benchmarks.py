@@ -361,3 +361,18 @@ def test_round_rules_average_the_first_n_trainings_and_stop_at_the_first_round_w
     markdown, summary = table([result])
     assert summary["rules"]["patience 1, n = 4"]["recovered"] == pytest.approx((0.80 - 0.705) / (0.9 - 0.705))
     assert "| patience 1, n = 4 | 0.800 (0.810) |" in markdown
+
+
+def test_processes_of_a_local_ray_cluster_get_one_role_each_in_every_benchmark():
+    from benchmarks.common import process_role
+
+    site = "/home/ray/venv/lib/python3.11/site-packages/ray"
+    assert process_role("ray::ServeReplica:gbair:InfluenceScorer") == "Serve replica"
+    assert process_role("ray::SERVE_REPLICA::gbair#InfluenceScorer#x1") == "Serve replica"
+    assert process_role("ray::ServeController.listen_for_change") == "Serve controller"
+    assert process_role("ray::_TrainingWorker.__execute") == "Ray Train worker"
+    assert process_role("ray::SomeActor.run") == "other Ray workers"
+    assert process_role(f"{site}/core/src/ray/raylet/raylet --node_ip_address=127.0.0.1") == "Ray's own processes"
+    assert process_role(f"/home/ray/venv/bin/python {site}/dashboard/dashboard.py") == "Ray's own processes"
+    # KubeRay runs everything under /home/ray: a user's own program there is not Ray's.
+    assert process_role("/home/ray/venv/bin/python -m benchmarks.scaling") is None
