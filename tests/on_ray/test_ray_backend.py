@@ -1,13 +1,14 @@
 """RayBackend: a round whose every model computation runs on the cluster. This process cannot build a
 PetClassifier here, yet the round flags what the in-process backend flags (and trains its data a second time,
 from another seed, as it does), the query gradients go from the job's actor to the scoring shards by
-reference, and the adapter comes back from the actor. The backend is ready once one-worker training's process
-has its model."""
+reference, the adapter comes back from the actor, and confident learning's fold models leave nothing in
+storage. The backend is ready once one-worker training's process has its model."""
 
 import numpy as np
 import ray
 from ray import serve
 
+from gbair.core.confident_learning import out_of_sample_fit
 from gbair.core.data import DataSplits, corrupt_labels
 from gbair.core.influence import QueryGradients
 from gbair.core.model.pet import PetClassifier
@@ -50,6 +51,11 @@ def test_a_round_on_ray_builds_no_model_here_and_passes_query_gradients_by_refer
         recovery = Recovery(splits, config, backend=backend)
         state, trained = _round_zero(recovery, flipped)
         adapter = backend.save_adapter(trained.model_state, tmp_path / "adapter")
+        # Confident learning's fold models train on the cluster too, and leave nothing in storage.
+        runs_before = sorted((tmp_path / "storage").iterdir())
+        fit = out_of_sample_fit(backend, backend.encode(train), folds=2, seed=0)
+        assert sorted((tmp_path / "storage").iterdir()) == runs_before
+        assert fit.probabilities.shape == (len(train), 2)
 
     first, reference = state.rounds[0], expected.rounds[0]
     assert first.flagged_ids == reference.flagged_ids and len(first.flagged_ids) == 4

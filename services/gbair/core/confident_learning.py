@@ -85,6 +85,7 @@ def out_of_sample_fit(
         held_out = assignment == fold
         trained = backend.train(backend.initial_state, fold_train, progress)
         predicted = backend.probabilities(trained.final_state, train).double().numpy()
+        backend.discard(trained)  # a fold model is read here only: on a cluster its checkpoints would stay in storage
         if probabilities is None:
             probabilities, ensemble = np.empty_like(predicted), np.zeros_like(predicted)
         probabilities[held_out] = predicted[held_out]
