@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from gbair.core.backend import RoundBackend, train_one_after_another
+from gbair.core.backend import RoundBackend, TrainingRequest, train_one_after_another
 from gbair.core.config import GbairConfig
 from gbair.core.influence.statistics import InfluenceStatistics, QueryGradients
 from gbair.core.model.inputs import EncodedSet
@@ -51,9 +51,9 @@ class CachedBackend:
             result = self._store(key, self.inner.train(start, train, progress, seed))
         return result
 
-    def train_each(self, starts: Mapping[int, PetState], train: EncodedSet, progress: Progress) -> list[TrainingResult]:
+    def train_each(self, requests: Sequence[TrainingRequest], progress: Progress) -> list[TrainingResult]:
         """One after the other, each from the cache where it is there."""
-        return train_one_after_another(self, starts, train, progress)
+        return train_one_after_another(self, requests, progress)
 
     def training_statistics(
         self, checkpoints: Sequence[Checkpoint], train: EncodedSet, queries: QueryGradients, progress: Progress

@@ -91,10 +91,11 @@ def test_out_of_sample_probabilities_come_from_models_that_did_not_see_the_examp
     seen: list[set[str]] = []
 
     class Watched(LocalBackend):
-        def train(self, start, subset, progress):
+        def train(self, start, subset, progress, seed=None):
             torch.testing.assert_close(start["prompt"], self.initial_state["prompt"])
+            assert seed is None  # every fold model at the config's seed
             seen.append(set(subset.ids))
-            return super().train(start, subset, progress)
+            return super().train(start, subset, progress, seed)
 
     config = GbairConfig(train={"epochs": 1, "batch_size": 6, "learning_rate": 0.05})
     backend = Watched(config, LABELS, tiny_classifier("encoder", minilm_tokenizer, dtype=torch.float32))

@@ -1,5 +1,6 @@
 """Prompt-tuning on the cluster: one worker (a Ray task) reproduces core's training exactly, from a training
-set that reaches it through the object store, round after round; two workers (Ray Train) share every
+set that reaches it through the object store, round after round, and trainings side by side, of one set at
+other seeds or of each fold's own set; two workers (Ray Train) share every
 batch; workers ask for the custom resource that keeps them on their worker group."""
 
 from pathlib import Path
@@ -79,12 +80,37 @@ def test_trainings_at_other_seeds_are_in_flight_together_on_one_copy_of_the_trai
     get = ray.get
     monkeypatch.setattr(ray, "get", lambda refs, **options: waits.append(refs) or get(refs, **options))
     configs = [tiny_config.with_training_seed(seed) for seed in seeds]
-    results = train_each_on_ray(configs, ray_cluster, LABELS, [run.initial_state for run in expected], train)
+    results = train_each_on_ray(configs, ray_cluster, LABELS, [run.initial_state for run in expected], [train, train])
 
     assert len([value for value in put_values if isinstance(value, EncodedSet)]) == 1
     # Both tasks were submitted before the driver waited, so the cluster could run them side by side.
     assert len(waits) == 1 and len(waits[0]) == 2
     for result, run in zip(results, expected, strict=True):
+        for ours, theirs in zip(result.checkpoints, run.checkpoints, strict=True):
+            for name, tensor in theirs.state.items():
+                assert torch.equal(ours.state[name], tensor), name
+    remove_runs([c.reference for result in results for c in result.checkpoints])
+
+
+def test_fold_models_train_side_by_side_each_on_its_own_set(ray_cluster, tiny_config, monkeypatch):
+    classifier, train, _ = _core_run(tiny_config)
+    folds = [train.subset(list(range(0, 24))), train.subset(list(range(12, 36)))]
+    start = classifier.seeded_state(tiny_config.train.seed)
+    expected = []
+    for fold in folds:
+        classifier.load_pet_state(start)
+        expected.append(train_classifier(classifier, fold, tiny_config.train))
+    put_values, _ = _recording(monkeypatch)
+    waits = []
+    get = ray.get
+    monkeypatch.setattr(ray, "get", lambda refs, **options: waits.append(refs) or get(refs, **options))
+    results = train_each_on_ray([tiny_config] * 2, ray_cluster, LABELS, [start] * 2, folds)
+
+    training_sets = [value for value in put_values if isinstance(value, EncodedSet)]
+    assert len(training_sets) == 2 and all(put is fold for put, fold in zip(training_sets, folds))
+    assert len(waits) == 1 and len(waits[0]) == 2
+    for result, run in zip(results, expected, strict=True):
+        assert [c.step for c in result.checkpoints] == [c.step for c in run.checkpoints]
         for ours, theirs in zip(result.checkpoints, run.checkpoints, strict=True):
             for name, tensor in theirs.state.items():
                 assert torch.equal(ours.state[name], tensor), name

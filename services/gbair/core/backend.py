@@ -4,9 +4,9 @@ process; gbair.distributed's backend keeps it on a Ray cluster, so a coordinator
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import torch
@@ -26,6 +26,15 @@ Queries = Any
 reference to them where they stay on a cluster."""
 
 
+class TrainingRequest(NamedTuple):
+    """One of several trainings a backend may run side by side (`RoundBackend.train_each`)."""
+
+    start: PetState
+    train: EncodedSet
+    seed: int | None = None
+    """The training seed (None: the config's)."""
+
+
 class RoundBackend(Protocol):
     kind: str
     """The classifier's kind: 'encoder' or 'causal-lm'."""
@@ -39,9 +48,10 @@ class RoundBackend(Protocol):
         """Train from `start`; `seed` (default: the config's) draws the batch order."""
         ...
 
-    def train_each(self, starts: Mapping[int, PetState], train: EncodedSet, progress: Progress) -> list[TrainingResult]:
-        """`train` from each seed's start with that seed, in the order given; a backend with room for them
-        may run them side by side."""
+    def train_each(self, requests: Sequence[TrainingRequest], progress: Progress) -> list[TrainingResult]:
+        """`train` as each request asks, results in the order given: further trainings of a round's data at
+        other seeds, or confident learning's fold models. A backend with room for them may run them side by
+        side."""
         ...
 
     def seeded_state(self, seed: int) -> PetState:
@@ -72,10 +82,10 @@ class RoundBackend(Protocol):
 
 
 def train_one_after_another(
-    backend: RoundBackend, starts: Mapping[int, PetState], train: EncodedSet, progress: Progress
+    backend: RoundBackend, requests: Sequence[TrainingRequest], progress: Progress
 ) -> list[TrainingResult]:
-    """`backend.train` from each seed's start with that seed, in the order given."""
-    return [backend.train(start, train, progress, seed=seed) for seed, start in starts.items()]
+    """`backend.train` as each request asks, in the order given."""
+    return [backend.train(request.start, request.train, progress, request.seed) for request in requests]
 
 
 class LocalBackend:
@@ -101,9 +111,9 @@ class LocalBackend:
         self.classifier.load_pet_state(start)
         return train_classifier(self.classifier, train, self.config.with_training_seed(seed).train, progress)
 
-    def train_each(self, starts: Mapping[int, PetState], train: EncodedSet, progress: Progress) -> list[TrainingResult]:
+    def train_each(self, requests: Sequence[TrainingRequest], progress: Progress) -> list[TrainingResult]:
         """One after the other: they would share this process's classifier and cores."""
-        return train_one_after_another(self, starts, train, progress)
+        return train_one_after_another(self, requests, progress)
 
     def seeded_state(self, seed: int) -> PetState:
         return self.classifier.seeded_state(seed)

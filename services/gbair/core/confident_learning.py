@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from cleanlab.filter import find_label_issues
 
-from gbair.core.backend import RoundBackend
+from gbair.core.backend import RoundBackend, TrainingRequest
 from gbair.core.evaluation import most_probable_other
 from gbair.core.model.inputs import EncodedSet
 from gbair.core.progress import Progress, no_progress
@@ -81,9 +81,9 @@ def out_of_sample_fit(
     labels = train.labels.numpy()
     assignment = stratified_folds(labels, folds, seed)
     probabilities, ensemble = None, None
-    for fold, fold_train in enumerate(fold_training_sets(train, assignment)):
+    requests = [TrainingRequest(backend.initial_state, fold_train) for fold_train in fold_training_sets(train, assignment)]
+    for fold, trained in enumerate(backend.train_each(requests, progress)):
         held_out = assignment == fold
-        trained = backend.train(backend.initial_state, fold_train, progress)
         predicted = backend.probabilities(trained.final_state, train).double().numpy()
         backend.discard(trained)  # a fold model is read here only: on a cluster its checkpoints would stay in storage
         if probabilities is None:

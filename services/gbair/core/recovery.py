@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gbair.core.backend import LocalBackend, RoundBackend
+from gbair.core.backend import LocalBackend, RoundBackend, TrainingRequest
 from gbair.core.config import GbairConfig
 from gbair.core.confident_learning import FOLD_METHODS, out_of_sample_fit
 from gbair.core.data.dataset import DataSplits, TextDataset
@@ -129,7 +129,8 @@ class Recovery:
         test_accuracies = [self._test_accuracy(training.final_state, progress)]
         final_states = [training.final_state]
         started = time.perf_counter()
-        for other in self.backend.train_each(self.other_trainings, train, progress):
+        others = [TrainingRequest(start, train, seed) for seed, start in self.other_trainings.items()]
+        for other in self.backend.train_each(others, progress):
             other_probabilities = self.backend.probabilities(other.final_state, self.validation.subset(selection), progress)
             val_accuracies.append(accuracy(other_probabilities, self.validation.labels[selection]))
             test_accuracies.append(self._test_accuracy(other.final_state, progress))

@@ -6,7 +6,7 @@ the query gradients go from the actor to the influence service's shards without 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -15,6 +15,7 @@ import ray
 import torch
 from ray import serve
 
+from gbair.core.backend import TrainingRequest
 from gbair.core.config import GbairConfig
 from gbair.core.data.dataset import TextDataset
 from gbair.core.influence import InfluenceStatistics
@@ -62,11 +63,12 @@ class RayBackend:
         progress("train", 1, 1)
         return result
 
-    def train_each(self, starts: Mapping[int, PetState], train: EncodedSet, progress: Progress) -> list[TrainingResult]:
-        progress("train", 0, len(starts))
-        configs = [self.config.with_training_seed(seed) for seed in starts]
-        results = train_each_on_ray(configs, self.ray_config, self.label_names, list(starts.values()), train)
-        progress("train", len(starts), len(starts))
+    def train_each(self, requests: Sequence[TrainingRequest], progress: Progress) -> list[TrainingResult]:
+        progress("train", 0, len(requests))
+        configs = [self.config.with_training_seed(request.seed) for request in requests]
+        results = train_each_on_ray(configs, self.ray_config, self.label_names, [r.start for r in requests],
+                                    [r.train for r in requests])
+        progress("train", len(requests), len(requests))
         return results
 
     def seeded_state(self, seed: int) -> PetState:

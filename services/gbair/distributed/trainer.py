@@ -47,26 +47,28 @@ def train_on_ray(
     """Train from `initial_state` on `train`; the checkpoints come back with their place in storage. The
     training set travels by reference: it is put in the object store once, and each worker reads it from
     its node's store."""
-    return train_each_on_ray([config], ray_config, label_names, [initial_state], train)[0]
+    return train_each_on_ray([config], ray_config, label_names, [initial_state], [train])[0]
 
 
 def train_each_on_ray(
     configs: list[GbairConfig], ray_config: RayConfig, label_names: list[str], initial_states: list[PetState],
-    train: EncodedSet,
+    trains: list[EncodedSet],
 ) -> list[TrainingResult]:
-    """`train_on_ray` once for each config and initial state (trainings of the same data at other seeds).
-    With one worker each they run side by side as far as the cluster has room, sharing one copy of the
-    training set; Ray Train's worker groups train one after the other."""
+    """`train_on_ray` once for each config, initial state and training set (trainings of a round's data at
+    other seeds, or fold models). With one worker each they run side by side as far as the cluster has
+    room, and trainings of the same set share one copy of it; Ray Train's worker groups train one after
+    the other."""
     if ray_config.num_workers > 1:
         return [train_with_ray_train(config, ray_config, label_names, state, train)
-                for config, state in zip(configs, initial_states, strict=True)]
+                for config, state, train in zip(configs, initial_states, trains, strict=True)]
     started = time.perf_counter()
-    shared = ray.put(train)
+    distinct = {id(train): train for train in trains}
+    shared = {key: ray.put(train) for key, train in distinct.items()}
     task = _on_training_worker(_train_in_task, ray_config)
     results = ray.get([
-        task.remote(config.model_dump(), label_names, _on_cpu(state), shared, ray_config.storage_path,
+        task.remote(config.model_dump(), label_names, _on_cpu(state), shared[id(train)], ray_config.storage_path,
                     ray_config.worker_threads)
-        for config, state in zip(configs, initial_states, strict=True)
+        for config, state, train in zip(configs, initial_states, trains, strict=True)
     ])
     return [dataclasses.replace(result, seconds=time.perf_counter() - started) for result in results]
 
