@@ -81,7 +81,8 @@ def out_of_sample_fit(
     labels = train.labels.numpy()
     assignment = stratified_folds(labels, folds, seed)
     probabilities, ensemble = None, None
-    requests = [TrainingRequest(backend.initial_state, fold_train) for fold_train in fold_training_sets(train, assignment)]
+    requests = [TrainingRequest(backend.initial_state, fold_train)
+                for fold_train in fold_training_sets(train, assignment)]
     for fold, trained in enumerate(backend.train_each(requests, progress)):
         held_out = assignment == fold
         predicted = backend.probabilities(trained.final_state, train).double().numpy()
