@@ -42,6 +42,20 @@ def _recording(monkeypatch) -> tuple[list, list]:
     return put_values, loop_configs
 
 
+def _recorded_waits(monkeypatch) -> list:
+    """The references of every `ray.get` this process makes: one entry per wait."""
+    waits = []
+    get = ray.get
+    monkeypatch.setattr(ray, "get", lambda refs, **options: waits.append(refs) or get(refs, **options))
+    return waits
+
+
+def _assert_same_checkpoints(ours, theirs) -> None:
+    for mine, reference in zip(ours.checkpoints, theirs.checkpoints, strict=True):
+        for name, tensor in reference.state.items():
+            assert torch.equal(mine.state[name], tensor), name
+
+
 def test_one_worker_reproduces_core_training_in_a_task_and_stores_checkpoints(ray_cluster, tiny_config, monkeypatch):
     classifier, train, expected = _core_run(tiny_config)
     put_values, loop_configs = _recording(monkeypatch)
@@ -55,9 +69,7 @@ def test_one_worker_reproduces_core_training_in_a_task_and_stores_checkpoints(ra
     assert [c.step for c in result.checkpoints] == [c.step for c in expected.checkpoints] == [5, 10, 15]
     assert [c.learning_rate for c in result.checkpoints] == [c.learning_rate for c in expected.checkpoints]
     for run in (result, again):
-        for ours, theirs in zip(run.checkpoints, expected.checkpoints):
-            for name, tensor in theirs.state.items():
-                assert torch.equal(ours.state[name], tensor), name
+        _assert_same_checkpoints(run, expected)
     # One process trains in a single one: the training dynamics come back too.
     torch.testing.assert_close(result.training_logits, expected.training_logits)
     for checkpoint in result.checkpoints:
@@ -76,9 +88,7 @@ def test_trainings_at_other_seeds_are_in_flight_together_on_one_copy_of_the_trai
         classifier.load_pet_state(classifier.seeded_state(seed))
         expected.append(train_classifier(classifier, train, tiny_config.with_training_seed(seed).train))
     put_values, _ = _recording(monkeypatch)
-    waits = []
-    get = ray.get
-    monkeypatch.setattr(ray, "get", lambda refs, **options: waits.append(refs) or get(refs, **options))
+    waits = _recorded_waits(monkeypatch)
     configs = [tiny_config.with_training_seed(seed) for seed in seeds]
     results = train_each_on_ray(configs, ray_cluster, LABELS, [run.initial_state for run in expected], [train, train])
 
@@ -86,9 +96,7 @@ def test_trainings_at_other_seeds_are_in_flight_together_on_one_copy_of_the_trai
     # Both tasks were submitted before the driver waited, so the cluster could run them side by side.
     assert len(waits) == 1 and len(waits[0]) == 2
     for result, run in zip(results, expected, strict=True):
-        for ours, theirs in zip(result.checkpoints, run.checkpoints, strict=True):
-            for name, tensor in theirs.state.items():
-                assert torch.equal(ours.state[name], tensor), name
+        _assert_same_checkpoints(result, run)
     remove_runs([c.reference for result in results for c in result.checkpoints])
 
 
@@ -101,9 +109,7 @@ def test_fold_models_train_side_by_side_each_on_its_own_set(ray_cluster, tiny_co
         classifier.load_pet_state(start)
         expected.append(train_classifier(classifier, fold, tiny_config.train))
     put_values, _ = _recording(monkeypatch)
-    waits = []
-    get = ray.get
-    monkeypatch.setattr(ray, "get", lambda refs, **options: waits.append(refs) or get(refs, **options))
+    waits = _recorded_waits(monkeypatch)
     results = train_each_on_ray([tiny_config] * 2, ray_cluster, LABELS, [start] * 2, folds)
 
     training_sets = [value for value in put_values if isinstance(value, EncodedSet)]
@@ -111,9 +117,7 @@ def test_fold_models_train_side_by_side_each_on_its_own_set(ray_cluster, tiny_co
     assert len(waits) == 1 and len(waits[0]) == 2
     for result, run in zip(results, expected, strict=True):
         assert [c.step for c in result.checkpoints] == [c.step for c in run.checkpoints]
-        for ours, theirs in zip(result.checkpoints, run.checkpoints, strict=True):
-            for name, tensor in theirs.state.items():
-                assert torch.equal(ours.state[name], tensor), name
+        _assert_same_checkpoints(result, run)
     remove_runs([c.reference for result in results for c in result.checkpoints])
 
 
