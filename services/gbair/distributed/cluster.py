@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import logging
 import os
+import traceback
 
 import ray
+from ray._private.node import Node  # the only handle on a node that failed to start (below)
 from ray.exceptions import AuthenticationError
 
 from gbair.distributed.config import RayConfig
@@ -52,28 +54,45 @@ def connect(config: RayConfig) -> bool:
         ) from error
 
 
-def _start_local_cluster(config: RayConfig) -> None:
-    try:
-        # "local": without it Ray would join the cluster RAY_ADDRESS names, or one `ray start` left on this
-        # machine, and then refuse num_cpus. Worker logs stay in the session's log folder instead of
-        # burying the progress bars.
-        ray.init(
-            address="local",
-            num_cpus=config.logical_cpus,
-            resources=config.local_custom_resources,
-            include_dashboard=config.include_dashboard,
-            log_to_driver=False,
-        )
-    except Exception as error:
-        # Ray raises a bare Exception, with a fixed 30 s wait that no setting changes, when the new node's
-        # raylet does not register in time. Retrying here would leave the first try's processes running.
-        if "timed out during startup" not in str(error):
-            raise
-        raise ClusterStartError(
-            "the local Ray cluster did not start: its node did not register within Ray's 30 s, which happens "
-            "when the machine is busy. Start again once the load is lower, or join a running cluster "
-            "(ray.address)."
-        ) from error
+def _start_local_cluster(config: RayConfig, attempts: int = 2) -> None:
+    for attempt in range(1, attempts + 1):
+        try:
+            # "local": without it Ray would join the cluster RAY_ADDRESS names, or one `ray start` left on this
+            # machine, and then refuse num_cpus. Worker logs stay in the session's log folder instead of
+            # burying the progress bars.
+            ray.init(
+                address="local",
+                num_cpus=config.logical_cpus,
+                resources=config.local_custom_resources,
+                include_dashboard=config.include_dashboard,
+                log_to_driver=False,
+            )
+            return
+        except Exception as error:
+            # Ray raises a bare Exception, with a fixed 30 s wait that no setting changes, when the new node's
+            # raylet does not register in time: a busy moment on a small machine is enough.
+            if "timed out during startup" not in str(error):
+                raise
+            _stop_unregistered_node(error)
+            if attempt == attempts:
+                raise ClusterStartError(
+                    f"the local Ray cluster did not start: its node did not register within Ray's 30 s, {attempts} "
+                    "times, which happens when the machine is busy. Start again once the load is lower, or join "
+                    "a running cluster (ray.address)."
+                ) from error
+            logger.warning("the local Ray node did not register within Ray's 30 s; starting it once more")
+
+
+def _stop_unregistered_node(error: BaseException) -> None:
+    """Stop the processes of the node that timed out, so that a second start does not run beside them.
+
+    ray.init drops the half-started node without stopping it; the only handle left is the `self` of its
+    constructor's frame in the traceback."""
+    for frame, _ in traceback.walk_tb(error.__traceback__):
+        node = frame.f_locals.get("self")
+        if isinstance(node, Node):
+            node.kill_all_processes(check_alive=False, allow_graceful=False, wait=True)
+            return
 
 
 def _is_refused_token(error: BaseException | None) -> bool:
