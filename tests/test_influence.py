@@ -17,7 +17,7 @@ from gbair.core.influence import (
     suspicion_scores,
     training_statistics,
 )
-from gbair.core.influence.methods import opposition_and_loss, shows_class_conditional_marks
+from gbair.core.influence.methods import _percentiles, opposition_and_loss, shows_class_conditional_marks
 from gbair.core.model import encode
 from gbair.core.training import train_classifier
 
@@ -144,6 +144,14 @@ def test_opposition_and_loss_averages_percentiles_of_the_unstandardised_class_aw
     opposition_percentile = np.array([3, 1, 2, 4]) / 4
     loss_percentile = np.array([1, 4, 2, 3]) / 4
     np.testing.assert_allclose(opposition_and_loss(stats), (opposition_percentile + loss_percentile) / 2)
+
+
+def test_tied_values_take_percentiles_in_the_order_of_their_positions():
+    # Large enough for torch's default sort to scatter the ties.
+    values = torch.tensor([1.0, 0.0] * 5000, dtype=torch.float64)
+    percentiles = _percentiles(values).numpy()
+    np.testing.assert_allclose(percentiles[1::2], np.arange(1, 5001) / values.numel())
+    np.testing.assert_allclose(percentiles[0::2], np.arange(5001, 10001) / values.numel())
 
 
 def test_opposition_and_loss_reads_the_opposition_to_the_suspected_class_only_where_that_class_has_errors():

@@ -221,6 +221,7 @@ def _percentiles(values: torch.Tensor) -> torch.Tensor:
 
 
 def _ranks(values: torch.Tensor) -> torch.Tensor:
+    """0 for the smallest value; tied values are ranked by position, the same on every machine."""
     ranks = torch.empty_like(values, dtype=torch.float64)
-    ranks[values.argsort()] = torch.arange(values.numel(), dtype=torch.float64)
+    ranks[values.argsort(stable=True)] = torch.arange(values.numel(), dtype=torch.float64)
     return ranks
