@@ -100,6 +100,7 @@ class Recovery:
             trained = self.train_round(state, progress)
             final_states[trained.round] = trained.model_state
             state = self.finish_round(state, trained, progress)
+            self.backend.discard(trained.training)  # scored and cleaned: only the final state is read again
             on_round(state.rounds[-1])
         return self.outcome(state, final_states[state.best_round])
 
