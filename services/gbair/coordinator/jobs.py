@@ -19,7 +19,6 @@ from gbair.core.data import DataSplits, corrupt_labels, true_label_names
 from gbair.core.recovery import Recovery
 from gbair.core.recovery_state import TrainedRound
 from gbair.coordinator.backends import Backends
-from gbair.coordinator.checkpoint_cleanup import remove_copies_in_storage
 from gbair.coordinator.datasets import load_dataset
 from gbair.coordinator.errors import REDIS_UNREACHABLE, LeaseLost, ServiceError
 from gbair.coordinator.records import JobEvent, JobRecord, JobStatus
@@ -149,7 +148,9 @@ class JobRunner:
             self._check(job_id, lease_lost)
             state = recovery.finish_round(state, trained, progress)
             self.store.record_round(job_id, state)
-            remove_copies_in_storage(trained)
+            # Recorded: round-R.pt holds every checkpoint's state, all that a resume, the adapter and
+            # ExplainExample read, so the backend's copies (on Ray, in its storage) only take disk.
+            backend.discard(trained.training)
             pending = None
         best = TrainedRound.load(trained_round_path(self.settings, job_id, state.best_round))
         outcome = recovery.outcome(state, best.model_state)

@@ -1,5 +1,5 @@
-"""A recorded round's checkpoint copies in Ray storage are removed, and nothing else there: the run
-folders gbair named, found from the references Ray Train's checkpoints and the scoring copies carry."""
+"""Checkpoint copies in Ray storage are removed from the references they carry, and nothing else there:
+only the run folders gbair named go. A round saved to its file keeps every checkpoint's state."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import torch
 
 pytest.importorskip("pyarrow")
 
-from gbair.coordinator.checkpoint_cleanup import remove_copies_in_storage  # noqa: E402
 from gbair.core.recovery_state import TrainedRound  # noqa: E402
 from gbair.core.training import Checkpoint, TrainingResult  # noqa: E402
 from gbair.serving.checkpoints import read_checkpoint, remove_runs, store_checkpoints, write_checkpoint  # noqa: E402
@@ -23,19 +22,19 @@ def _round(checkpoints) -> TrainedRound:
     return TrainedRound(round=0, training=training, val_accuracy=0.5, test_accuracy=None, errors=[])
 
 
-def test_a_recorded_round_loses_its_ray_train_run_folder_and_keeps_its_file(tmp_path):
+def test_a_saved_round_loses_its_ray_train_run_folder_and_keeps_its_file(tmp_path):
     storage = tmp_path / "storage"
     run = storage / "gbair-train-0123456789ab"
     stored = [read_checkpoint(str(write_checkpoint(_checkpoint(k), run / f"checkpoint_00000{k}"))) for k in (1, 2)]
     other_run = write_checkpoint(_checkpoint(3), storage / "gbair-train-ba9876543210" / "checkpoint_000001")
-    trained = _round(stored).save_to(tmp_path / "round-0.pt")
+    _round(stored).save_to(tmp_path / "round-0.pt")
 
-    remove_copies_in_storage(trained)
+    remove_runs([c.reference for c in stored])
     assert not run.exists()
     assert other_run.is_dir()  # another round's, or another job's
     loaded = TrainedRound.load(tmp_path / "round-0.pt")
     assert [torch.equal(a.state["prompt"], b.state["prompt"]) for a, b in zip(loaded.training.checkpoints, stored)] == [True, True]
-    remove_copies_in_storage(trained)  # a second time: nothing left to remove, no error
+    remove_runs([c.reference for c in stored])  # a second time: nothing left to remove, no error
 
 
 def test_scoring_copies_go_and_a_reference_outside_gbair_runs_stays(tmp_path):
