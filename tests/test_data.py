@@ -15,7 +15,7 @@ import pytest
 
 from gbair.core.data.annotations import disputed_ids, majority_label, unanimous_label
 from gbair.named_sets.catalog import CATALOG
-from gbair.named_sets.locations import locate
+from gbair.named_sets.locations import BUNDLED_DIR, locate
 from gbair.core.data import (
     ColumnNames,
     DataError,
@@ -26,7 +26,7 @@ from gbair.core.data import (
 )
 
 NAMED_SETS = ["diasafety", "sst2", "olid", "convabuse", "banking77"]
-BUNDLED_SETS = ["diasafety", "convabuse", "banking77"]
+BUNDLED_SETS = [name for name, named in CATALOG.items() if named.bundled]
 
 
 def write_csv(path: Path, rows: list[list[str]]) -> Path:
@@ -99,6 +99,11 @@ def test_bundled_sets_are_the_pinned_files(only_bundled: None, name: str) -> Non
         stored = folder / f"{file.name}.gz"
         assert hashlib.sha256(gzip.decompress(stored.read_bytes())).hexdigest() == file.sha256
     assert (folder / "LICENSE").is_file() and (folder / "README.md").is_file()
+
+
+def test_the_package_ships_exactly_the_sets_whose_license_allows_it() -> None:
+    shipped = sorted(path.name for path in BUNDLED_DIR.iterdir() if path.is_dir())
+    assert shipped == sorted(BUNDLED_SETS) == ["banking77", "convabuse", "diasafety"]
 
 
 def test_named_sets_are_looked_up_in_order(

@@ -177,10 +177,12 @@ def test_list_says_where_each_set_is_found(
     assert main(["data", "fetch", "banking77", "--mirror", mirror]) == 0
     capsys.readouterr()
     assert main(["data", "list"]) == 0
-    rows = {line.split()[1]: line for line in capsys.readouterr().out.splitlines() if line.startswith("│ ")}
+    output = capsys.readouterr().out
+    rows = {line.split()[1]: line for line in output.splitlines() if line.startswith("│ ")}
     assert "not present" in rows["sst2"] and "gbair data fetch sst2" in rows["sst2"]
     assert "bundled" in rows["diasafety"] and "Apache-2.0" in rows["diasafety"]
     assert "user data folder" in rows["banking77"] and "CC-BY-4.0" in rows["banking77"]
+    assert "  convabuse: Cercas Curry et al. 2021, ConvAbuse" in output
 
 
 def test_the_catalog_and_fetch_code_import_no_numpy_or_torch() -> None:

@@ -47,6 +47,9 @@ def run_list(args: argparse.Namespace, console: Console) -> int:
         size = decimal(sum(path.stat().st_size for path in files if path is not None))
         table.add_row(named.name, origin, size, named.license, str(folder))
     console.print(table)
+    console.print("Work that uses a set cites its source:")
+    for named in CATALOG.values():
+        console.print(f"  {named.name}: {named.citation}", highlight=False)
     return 0
 
 
