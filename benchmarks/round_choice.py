@@ -1,7 +1,7 @@
 """Which round G-BAIR should keep: every round's training set of an end-to-end cell, trained N times.
 
 For each cell (SET:NOISE@SEED) the default's G-BAIR run is replayed with every round run (from the stage
-cache of `benchmarks/recovery.py`, where it has run before), and each round's training set, plus the clean
+cache of `benchmarks/recovery/`, where it has run before), and each round's training set, plus the clean
 set, is trained at the cell's seed and N - 1 further training seeds (other initial prompts and batch
 orders, as `round_trainings` and `--training-seeds` draw them). Each training's validation and test
 accuracy go into OUT/CELL.json. Then, from those files, the round rules: keep the round whose validation
@@ -28,8 +28,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmarks import recovery as grid
 from benchmarks.common import run_main, write_json
+from benchmarks.recovery.cells import CellRun, grid_cells
+from benchmarks.recovery.cli import parse_args as grid_args
 from gbair.core.config import GbairConfig
 from gbair.core.evaluation import accuracy
 from gbair.core.recovery_state import RecoveryState
@@ -49,20 +50,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def _cell_args(cell: str, seed: int, args: argparse.Namespace) -> argparse.Namespace:
     """The recovery grid's settings of the end-to-end runs this replays: two rounds of k, every round run."""
-    return grid.parse_args([
+    return grid_args([
         "--grids", "end-to-end", "--end-to-end", cell, "--seeds", str(seed), "--patience", "3",
         "--end-to-end-methods", GbairConfig().influence.method, "--one-shot-methods", "--selection-fraction", "0",
         "--training-seeds", str(args.trainings), "--stage-cache", str(args.stage_cache), "--out", str(args.out),
     ])
 
 
-_worker: tuple[grid.CellRun, Any] | None = None
+_worker: tuple[CellRun, Any] | None = None
 
 
 def _start_worker(cell_args: argparse.Namespace) -> None:
     global _worker
     torch.set_num_threads(1)
-    run = grid.CellRun(cell_args, grid.grid_cells(cell_args)[0], lambda *a, **k: None)
+    run = CellRun(cell_args, grid_cells(cell_args)[0], lambda *a, **k: None)
     _worker = run, run.backend.encode(run.data.splits.validation)
 
 

@@ -21,7 +21,9 @@ def _run(module: str, *args: str) -> None:
 
 def test_recovery_benchmark_grids_score_every_method_and_resume(tmp_path, tiny_model_dir):
     from benchmarks.common import write_json
-    from benchmarks.recovery import CLAIRVOYANT, RANKED, main, markdown, summarise
+    from benchmarks.recovery.cli import main
+    from benchmarks.recovery.report import markdown, summarise
+    from benchmarks.recovery.variants import CLAIRVOYANT, RANKED
 
     out = tmp_path / "recovery"
     args = ["--train-size-for", "convabuse=40", "--datasets", "diasafety", "--noise", "uniform", "class-conditional", "--corruption", "0.25",
@@ -184,7 +186,7 @@ def test_recovery_benchmark_scores_relabel_accuracy_with_more_than_two_classes(t
     import csv
     import dataclasses
 
-    import benchmarks.recovery as benchmark
+    from benchmarks.recovery import cells, cli, end_to_end, ranking
     from gbair.core.progress import no_progress
 
     words = {"fruit": ["apple", "pear", "plum"], "vehicle": ["car", "bus", "train"], "colour": ["red", "blue", "green"]}
@@ -195,16 +197,16 @@ def test_recovery_benchmark_scores_relabel_accuracy_with_more_than_two_classes(t
         for i in range(90):
             label = list(words)[i % 3]
             writer.writerow([f"r{i}", " ".join(words[label][(i + k) % 3] for k in range(2)), label])
-    load = benchmark.load_splits
+    load = cells.load_splits
     # A user file has no test split unless given one; the carved-out validation split stands in for it here.
-    monkeypatch.setattr(benchmark, "load_splits", lambda *a, **k: (lambda s: dataclasses.replace(s, test=s.validation))(load(*a, **k)))
-    args = benchmark.parse_args([
+    monkeypatch.setattr(cells, "load_splits", lambda *a, **k: (lambda s: dataclasses.replace(s, test=s.validation))(load(*a, **k)))
+    args = cli.parse_args([
         "--train-size", "72", "--val-size", "18", "--epochs", "2", "--folds", "2", "--rounds", "2", "--knn-neighbours", "3", "--model",
         str(tiny_model_dir), "--out", str(tmp_path), "--methods", "tracin-class-loss", "loss", "knn", "confident-learning",
         "clairvoyant", "--end-to-end-methods", "knn", "--actions", "relabel", "--selection-fraction", "0",
         "--stage-cache", str(tmp_path / "stages"),
     ])
-    ranking = benchmark.run_ranking_cell(args, benchmark.CellSpec("ranking", str(path), "uniform", 0.25, 0), no_progress)
+    ranking = ranking.run_ranking_cell(args, cells.CellSpec("ranking", str(path), "uniform", 0.25, 0), no_progress)
     assert ranking["classes"] == 3 and ranking["wrong_labels"] == 18
     assert set(ranking["methods"]) == {"tracin-class-loss", "loss", "knn", "confident-learning", "clairvoyant"}
     for metrics in ranking["methods"].values():
@@ -212,30 +214,30 @@ def test_recovery_benchmark_scores_relabel_accuracy_with_more_than_two_classes(t
         assert (metrics["relabel_accuracy"] is None) == (found == 0)
         if found:
             assert round(metrics["relabel_accuracy"] * found, 6) == round(metrics["relabel_accuracy"] * found)
-    spec = benchmark.CellSpec("end-to-end", str(path), "uniform", 0.25, 0)
+    spec = cells.CellSpec("end-to-end", str(path), "uniform", 0.25, 0)
     entries, saves, kept = {}, [], tmp_path / "results" / "round0.pt"
-    journal = benchmark.CellJournal(entries, lambda: saves.append(1), kept)
-    end_to_end = benchmark.run_end_to_end_cell(args, spec, no_progress, journal)
-    knn = end_to_end["methods"]["knn"]
-    assert end_to_end["split_trusted_set"] is None and knn["flagged"] == sum(r["flagged"] for r in knn["rounds"])
+    journal = end_to_end.CellJournal(entries, lambda: saves.append(1), kept)
+    finished = end_to_end.run_end_to_end_cell(args, spec, no_progress, journal)
+    knn = finished["methods"]["knn"]
+    assert finished["split_trusted_set"] is None and knn["flagged"] == sum(r["flagged"] for r in knn["rounds"])
     assert (knn["relabel_accuracy"] is None) == (knn["flips_found"] == 0)
 
     # The journal kept round 0 (in its file), the clean-label model and the three recoveries (G-BAIR and one
     # shot with kNN, cleanlab's one shot), each saved as it finished.
     assert kept.exists() and len(entries["runs"]) == 3 and len(saves) == 5
-    assert entries["clean"]["accuracy"] == end_to_end["accuracy"]["clean"]
+    assert entries["clean"]["accuracy"] == finished["accuracy"]["clean"]
     # Stopped after one recovery and resumed on another machine, without this one's stage cache: round 0 comes
     # from its file, the finished recovery from the journal, and the cell comes out the same.
     entries["runs"] = entries["runs"][:1]
     args.stage_cache = tmp_path / "another-machine"
-    computed, run_end_to_end = [], benchmark.run_end_to_end
-    monkeypatch.setattr(benchmark, "run_end_to_end", lambda run, which, *rest: computed.append(which) or run_end_to_end(run, which, *rest))
-    timed, time_it = [], benchmark.CellRun.timed
-    monkeypatch.setattr(benchmark.CellRun, "timed", lambda run, name, work: timed.append(name) or time_it(run, name, work))
-    resumed = benchmark.run_end_to_end_cell(args, spec, no_progress, journal)
-    assert computed == benchmark.end_to_end_runs(args)[1:] and len(entries["runs"]) == 3 and "round_zero" not in timed
+    computed, run_end_to_end = [], end_to_end.run_end_to_end
+    monkeypatch.setattr(end_to_end, "run_end_to_end", lambda run, which, *rest: computed.append(which) or run_end_to_end(run, which, *rest))
+    timed, time_it = [], cells.CellRun.timed
+    monkeypatch.setattr(cells.CellRun, "timed", lambda run, name, work: timed.append(name) or time_it(run, name, work))
+    resumed = end_to_end.run_end_to_end_cell(args, spec, no_progress, journal)
+    assert computed == end_to_end.end_to_end_runs(args)[1:] and len(entries["runs"]) == 3 and "round_zero" not in timed
     for key in ("accuracy", "methods", "k", "wrong_labels"):
-        assert resumed[key] == end_to_end[key]
+        assert resumed[key] == finished[key]
     # Without round 0's file the kept recoveries cannot go on: the next round 0 drops them.
     round_zero, seconds = journal.round_zero()
     kept.unlink()
@@ -247,24 +249,24 @@ def test_recovery_benchmark_scores_relabel_accuracy_with_more_than_two_classes(t
 
 
 def test_end_to_end_cells_average_each_kept_set_over_training_seeds(tmp_path, tiny_model_dir, monkeypatch):
-    import benchmarks.recovery as benchmark
+    from benchmarks.recovery import cells, cli, end_to_end, report
     from gbair.core.progress import no_progress
 
     def cell_args(workers: int, stages: str) -> argparse.Namespace:
-        return benchmark.parse_args([
+        return cli.parse_args([
             "--train-size", "32", "--val-size", "16", "--test-size", "16", "--epochs", "2", "--rounds", "2",
             "--patience", "3", "--model", str(tiny_model_dir), "--max-length", "64", "--end-to-end-methods", "loss",
             "--one-shot-methods", "--selection-fraction", "0", "--training-seeds", "2", "--workers", str(workers),
             "--out", str(tmp_path), "--stage-cache", str(tmp_path / stages),
         ])
 
-    retrained, add = {}, benchmark.Retrainings.add
-    monkeypatch.setattr(benchmark.Retrainings, "add",
+    retrained, add = {}, end_to_end.Retrainings.add
+    monkeypatch.setattr(end_to_end.Retrainings, "add",
                         lambda self, name, dataset: retrained.update({name: dataset}) or add(self, name, dataset))
-    spec = benchmark.CellSpec("end-to-end", "diasafety", "uniform", 0.25, 0)
+    spec = cells.CellSpec("end-to-end", "diasafety", "uniform", 0.25, 0)
 
     def run_cell(args: argparse.Namespace, journal: str) -> dict:
-        return benchmark.run_end_to_end_cell(args, spec, no_progress, benchmark.CellJournal({}, lambda: None, tmp_path / journal))
+        return end_to_end.run_end_to_end_cell(args, spec, no_progress, end_to_end.CellJournal({}, lambda: None, tmp_path / journal))
 
     # In a pool the retrainings start while the runs still run; in one process, after them. Both, each
     # from its own empty stage cache, give the same accuracies.
@@ -284,24 +286,24 @@ def test_end_to_end_cells_average_each_kept_set_over_training_seeds(tmp_path, ti
     assert by_seed["noisy"][0] == gbair["rounds"][0]["test_accuracy"]
     # Each run's first accuracy is its kept round's; the set retrained at the other seed is that round's
     # training set: trained again at the cell's own seed, it gives the same accuracy.
-    run = benchmark.CellRun(args, spec, no_progress)
+    run = cells.CellRun(args, spec, no_progress)
     for one_shot, summary in ((False, gbair), (True, gbair["one_shot"])):
         kept = 1 if one_shot else summary["best_round"]
         values = summary["test_accuracy_by_training_seed"]
         assert values[0] == summary["rounds"][kept]["test_accuracy"]
         assert summary["test_accuracy"] == pytest.approx(np.mean(values))
-        kept_set = retrained[benchmark.EndToEndRun("loss", "remove", one_shot)]
+        kept_set = retrained[end_to_end.EndToEndRun("loss", "remove", one_shot)]
         assert len(kept_set) == summary["rounds"][kept]["train_size"]
         assert run.train_and_test(run.backend.encode(kept_set))[1] == values[0]
     # The other seed draws another initial prompt and batch order.
     train = run.backend.encode(retrained["noisy"])
     own, other = (run.train_and_test(train, seed)[0].final_state for seed in cell["training_seeds"])
     assert not all(torch.equal(own[name], other[name]) for name in own)
-    assert "each kept set's test accuracy the mean of 2 trainings" in benchmark.markdown(benchmark.summarise([cell]))
+    assert "each kept set's test accuracy the mean of 2 trainings" in report.markdown(report.summarise([cell]))
 
 
 def test_validation_errors_pile_up_only_beyond_chance_with_every_class_tested():
-    from benchmarks.recovery import errors_pile_up
+    from benchmarks.recovery.variants import errors_pile_up
 
     trusted = torch.tensor([0] * 200 + [1] * 200)
     # Class-conditional flips: the trusted examples of the flips' true class take most of the errors.
@@ -317,7 +319,7 @@ def test_validation_errors_pile_up_only_beyond_chance_with_every_class_tested():
 
 
 def test_round_steps_count_where_validation_moved_the_way_test_did():
-    from benchmarks.recovery import _validation_follows_test
+    from benchmarks.recovery.report import _validation_follows_test
 
     def rounds(*pairs):
         return [{"val_accuracy": val, "test_accuracy": test} for val, test in pairs]
