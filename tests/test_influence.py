@@ -17,7 +17,7 @@ from gbair.core.influence import (
     suspicion_scores,
     training_statistics,
 )
-from gbair.core.influence.methods import _percentiles, opposition_and_loss, shows_class_conditional_marks
+from gbair.core.influence.methods import _percentiles, class_conditional_marks, opposition_and_loss
 from gbair.core.model import encode
 from gbair.core.training import train_classifier
 
@@ -185,11 +185,11 @@ def test_tracin_class_loss_reads_the_opposition_only_where_labels_were_taken_out
     losses = [rng.uniform(0, 1, 100)]
     stats = _stats(dots.tolist(), train_labels, query_labels, losses=[row.tolist() for row in losses])
     # The trusted set holds half of class 0 (a smaller share in training) and 20 of its 50 are wrong.
-    assert shows_class_conditional_marks(stats, torch.tensor(_labels(50, 50)))
+    assert class_conditional_marks(stats, torch.tensor(_labels(50, 50))) == 0
     marked = suspicion_scores(stats, "tracin-class-loss", trusted_labels=torch.tensor(_labels(50, 50)))
     np.testing.assert_allclose(marked, opposition_and_loss(stats))
     # Its shares match the training labels': no mark of labels taken out of class 0, only the loss.
-    assert not shows_class_conditional_marks(stats, torch.tensor(_labels(30, 70)))
+    assert class_conditional_marks(stats, torch.tensor(_labels(30, 70))) is None
     unmarked = suspicion_scores(stats, "tracin-class-loss", trusted_labels=torch.tensor(_labels(30, 70)))
     np.testing.assert_allclose(unmarked, (np.argsort(np.argsort(np.mean(losses, axis=0))) + 1) / 100)
     assert not np.allclose(marked, unmarked)

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from conftest import LABELS, tiny_classifier
+from gbair.coordinator.messages import round_metrics
 from gbair.core.backend import LocalBackend
 from gbair.core.config import GbairConfig
 from gbair.core.data import DataSplits, TextDataset, corrupt_labels
@@ -313,3 +314,24 @@ def test_the_default_relabels_to_the_models_most_probable_other_class(minilm_tok
         by_probabilities[example_id] = train.label_names[others.index(max(others))]
     assert set(first.relabels) == set(first.flagged_ids)
     assert (first.relabels == by_probabilities) == by_model
+
+
+@pytest.mark.parametrize(("method", "noise", "named"), [
+    ("tracin-class-loss", "class-conditional", "positive"),
+    ("tracin-class-loss", "uniform", None),
+    ("loss", "class-conditional", None),  # a method that does not read the marks names no class
+])
+def test_a_round_names_the_class_whose_labels_look_taken_out_where_the_method_reads_it(
+    minilm_tokenizer, method, noise, named
+):
+    if noise == "uniform":
+        splits, flipped = _splits(60)
+    else:
+        # Most positive labels turned negative: the training labels hold far fewer positives than the
+        # trusted set, and the model trained on them misses the trusted positives.
+        train, flipped = corrupt_labels(separable(60, "t"), 0.7, seed=0, source="positive", target="negative")
+        splits = DataSplits("toy", train, separable(40, "v"), None, "csv")
+    report = _recovery(splits, _config(method=method, rounds=1), minilm_tokenizer).run(flipped).report
+    first = report.rounds[0]
+    assert first.class_short_of_labels == named
+    assert round_metrics(first).HasField("class_short_of_labels") == (named is not None)

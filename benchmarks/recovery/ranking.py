@@ -15,7 +15,7 @@ from benchmarks.recovery.variants import CLAIRVOYANT, VARIANTS, VARIANTS_RELABEL
 from gbair.core.confident_learning import FOLD_METHODS, fold_training_sets, out_of_sample_fit, stratified_folds
 from gbair.core.evaluation import log_losses, most_probable_other
 from gbair.core.influence import INFLUENCE_METHODS, NEEDS_INITIAL_STATE, RELABEL_BY_MODEL, suspicion_scores
-from gbair.core.influence.methods import shows_class_conditional_marks
+from gbair.core.influence.methods import class_conditional_marks
 from gbair.core.neighbours import neighbour_labels
 from gbair.core.progress import Progress
 from gbair.core.training import initial_checkpoint
@@ -113,7 +113,7 @@ def run_ranking_cell(args: argparse.Namespace, spec: CellSpec, progress: Progres
             metrics["relabel_accuracy"] = float(np.mean(np.equal(suggested, truth))) if flips else None
         methods[method] = metrics
     # Whether the default read the opposition here (the marks of class-conditional noise) or the averaged loss.
-    marks = shows_class_conditional_marks(stats, validation.labels)
+    marks = class_conditional_marks(stats, validation.labels) is not None
     return {
         **run.header(), "misclassified_val": len(errors), "checkpoints": len(training.checkpoints),
         "class_conditional_marks": marks, "accuracy": {"clean": clean_accuracy, "noisy": noisy_accuracy},

@@ -84,6 +84,13 @@ def against_round_zero(p_value: float | None) -> str:
     return "" if p_value is None else f" (p = {p_value:.2g} against round 0)"
 
 
+def class_marks(class_short_of_labels: str | None) -> str:
+    """The progress line's note that the default read TracIn's opposition, and why."""
+    if class_short_of_labels is None:
+        return ""
+    return f", labels look taken out of '{class_short_of_labels}': ranked by TracIn's opposition with the loss"
+
+
 def round_table(report: RecoveryReport) -> Table:
     table = Table(
         title=f"G-BAIR on {report.dataset}: {report.method}, {report.action}",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from gbair.cli.display import against_round_zero, progress_display, round_table, validation_accuracy
+from gbair.cli.display import against_round_zero, class_marks, progress_display, round_table, validation_accuracy
 from gbair.client import GbairClient
 from gbair.core.report import RecoveryReport
 from gbair.v1 import gbair_pb2 as pb
@@ -22,7 +22,8 @@ def follow(client: GbairClient, job_id: str, console: Console) -> pb.Job:
                 m = event.metrics
                 against = against_round_zero(m.val_change_p_value if m.HasField("val_change_p_value") else None)
                 console.print(f"round {m.round}: train {m.train_size}, "
-                              f"val {validation_accuracy(m.val_accuracy, m.val_accuracies, m.model_training)}{against}, flagged {m.flagged}")
+                              f"val {validation_accuracy(m.val_accuracy, m.val_accuracies, m.model_training)}{against}, flagged {m.flagged}"
+                              f"{class_marks(m.class_short_of_labels if m.HasField('class_short_of_labels') else None)}")
             elif event.phase in ("queued", "started", "resumed", "succeeded", "failed", "cancelled"):
                 console.print(f"job {job_id}: {event.phase}" + (f" ({event.message})" if event.message else ""))
     job = client.get_job(job_id)

@@ -9,7 +9,7 @@ import contextlib
 import torch
 from rich.console import Console
 
-from gbair.cli.display import against_round_zero, progress_display, round_table, validation_accuracy
+from gbair.cli.display import against_round_zero, class_marks, progress_display, round_table, validation_accuracy
 from gbair.cli.errors import CommandError, as_command_error
 from gbair.cli.plots import plot_rounds
 from gbair.cli.quiet_libraries import quiet_engine_libraries
@@ -52,7 +52,7 @@ def run_recovery(
                 on_round=lambda row: console.print(
                     f"round {row.round}: val {validation_accuracy(row.val_accuracy, row.val_accuracies, row.model_training)}"
                     f"{against_round_zero(row.val_change_p_value)}, "
-                    f"flagged {len(row.flagged_ids)}"
+                    f"flagged {len(row.flagged_ids)}{class_marks(row.class_short_of_labels)}"
                 ),
                 true_labels=true_labels,
             )

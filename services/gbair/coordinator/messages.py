@@ -59,6 +59,7 @@ def round_metrics(report: RoundReport | dict) -> pb.RoundMetrics:
         influence_seconds=row["timings"]["influence_s"], val_loss=row.get("val_loss"),
         val_change_p_value=row.get("val_change_p_value"), val_accuracies=row.get("val_accuracies") or [],
         model_training=row.get("model_training", 0), test_accuracies=row.get("test_accuracies") or [],
+        class_short_of_labels=row.get("class_short_of_labels"),
     )
 
 

@@ -14,7 +14,14 @@ from gbair.core.config import GbairConfig
 from gbair.core.confident_learning import FOLD_METHODS, out_of_sample_fit
 from gbair.core.data.dataset import DataSplits, TextDataset
 from gbair.core.evaluation import accuracy, mean_log_loss, most_probable_other, paired_change_p_value
-from gbair.core.influence import NEEDS_INITIAL_STATE, NEEDS_VALIDATION_ERRORS, RELABEL_BY_MODEL, suspicion_scores
+from gbair.core.influence import (
+    NEEDS_INITIAL_STATE,
+    NEEDS_TRUSTED_LABELS,
+    NEEDS_VALIDATION_ERRORS,
+    RELABEL_BY_MODEL,
+    class_conditional_marks,
+    suspicion_scores,
+)
 from gbair.core.model.inputs import EncodedSet
 from gbair.core.model.pet import PetState
 from gbair.core.neighbours import neighbour_labels
@@ -54,6 +61,16 @@ class _Cleaning:
     """Flagged id -> the most likely other label, for every action; a relabel run applies it."""
     probabilities: list[list[float]]
     """The round's model's class probabilities of each flagged id."""
+    class_short_of_labels: int | None = None
+    """Where the method reads them, the class that showed the marks of labels taken out of it."""
+
+
+@dataclass
+class _Ranking:
+    scores: np.ndarray
+    suggest: Callable[[list[int]], list[int]] | None
+    """How to suggest new labels for some examples; None: the round's model's most probable other label."""
+    class_short_of_labels: int | None = None
 
 
 class Recovery:
@@ -169,6 +186,7 @@ class Recovery:
             eligible = [i for i, example_id in enumerate(train.ids) if example_id not in relabeled]
             cleaning = self._clean(train, trained.training, trained.errors, eligible, progress)
         suggested = {i: self.splits.label_names[y] for i, y in cleaning.suggestions.items()}
+        short = cleaning.class_short_of_labels
         report = RoundReport(
             round=round_index,
             train_size=len(train_set),
@@ -188,6 +206,7 @@ class Recovery:
             relabels=suggested if self.config.recovery.action == "relabel" else {},
             suggested_labels=suggested,
             flagged_probabilities=cleaning.probabilities,
+            class_short_of_labels=None if short is None else self.splits.label_names[short],
             flagged_corrupted=(
                 state.wrong_labels(self.splits.train, train_set, cleaning.flagged_ids) if state.corrupted_ids else None
             ),
@@ -239,44 +258,46 @@ class Recovery:
         progress: Progress,
     ) -> _Cleaning:
         count = min(self.config.recovery.flag_count(len(train)), len(eligible))
-        scores, suggest = self._scores(train, training, errors, progress)
+        ranking = self._scores(train, training, errors, progress)
+        scores = ranking.scores
         # Stable sort keeps ties in training-set order, so a run is reproducible.
         candidates = np.asarray(eligible, dtype=np.int64)
         flagged = candidates[np.argsort(-scores[candidates], kind="stable")[:count]].tolist()
         if not flagged:
-            return _Cleaning([], [], {}, [])
+            return _Cleaning([], [], {}, [], ranking.class_short_of_labels)
         flagged_ids = [train.ids[i] for i in flagged]
         probabilities = self.backend.probabilities(training.final_state, train.subset(flagged))
         # Remove runs get suggestions too, as a reviewer's hint. For the TracIn methods that costs one
         # forward-mode pass per checkpoint over the flagged examples only, small beside scoring.
+        suggest = ranking.suggest
         suggested = most_probable_other(probabilities, train.labels[flagged]) if suggest is None else suggest(flagged)
         suggestions = dict(zip(flagged_ids, suggested))
-        return _Cleaning(flagged_ids, [float(scores[i]) for i in flagged], suggestions, probabilities.tolist())
+        return _Cleaning(flagged_ids, [float(scores[i]) for i in flagged], suggestions, probabilities.tolist(),
+                         ranking.class_short_of_labels)
 
     def _scores(
         self, train: EncodedSet, training: TrainingResult, errors: list[int], progress: Progress
-    ) -> tuple[np.ndarray, Callable[[list[int]], list[int]] | None]:
-        """Every training example's suspicion score, and how to suggest new labels for some of them (None: the
-        round's model's most probable other label, from the probabilities `_clean` reads anyway)."""
+    ) -> _Ranking:
+        """Every training example's suspicion score, and how to suggest new labels for some of them."""
         influence = self.config.influence
         method = influence.method
         if method in FOLD_METHODS:
             fit = out_of_sample_fit(self.backend, train, influence.confident_learning_folds, influence.seed, progress)
             ensemble = method == "ensemble"
             scores = fit.ensemble_suspicion_scores() if ensemble else fit.suspicion_scores()
-            return scores, lambda positions: fit.suggested_labels(positions, ensemble)
+            return _Ranking(scores, lambda positions: fit.suggested_labels(positions, ensemble))
         if method in ("aum", "cartography"):
             scores = (
                 area_under_the_margin(training, train.labels) if method == "aum"
                 else 1.0 - cartography(training, train.labels)[0]
             )
-            return scores, lambda positions: most_probable_other_label(training, train.labels, positions)
+            return _Ranking(scores, lambda positions: most_probable_other_label(training, train.labels, positions))
         if method == "knn":
             embeddings = self.backend.embeddings(train, progress)
             neighbours = neighbour_labels(
                 embeddings, train.labels.numpy(), influence.knn_neighbours, len(self.splits.label_names)
             )
-            return neighbours.suspicion_scores(), neighbours.suggested_labels
+            return _Ranking(neighbours.suspicion_scores(), neighbours.suggested_labels)
         checkpoints = training.checkpoints
         queries = self.backend.query_gradients(checkpoints, self.validation.subset(errors))
         stats = self.backend.training_statistics(checkpoints, train, queries, progress)
@@ -286,10 +307,13 @@ class Recovery:
             start = [initial_checkpoint(self.initial_state)]
             start_queries = self.backend.query_gradients(start, self.validation.subset(errors))
             initial = self.backend.training_statistics(start, train, start_queries, progress)
+        trusted_labels = self.validation.labels[self.scoring_positions]
         scores = suspicion_scores(
             stats, method, vote_top_fraction=influence.vote_top_fraction, seed=influence.seed, initial=initial,
-            trusted_labels=self.validation.labels[self.scoring_positions],
+            trusted_labels=trusted_labels,
         )
+        short = class_conditional_marks(stats, trusted_labels) if method in NEEDS_TRUSTED_LABELS else None
         if method in RELABEL_BY_MODEL:
-            return scores, None
-        return scores, lambda positions: self.backend.suggest_labels(checkpoints, train.subset(positions), queries)
+            return _Ranking(scores, None, short)
+        return _Ranking(scores, lambda positions: self.backend.suggest_labels(checkpoints, train.subset(positions), queries),
+                        short)

@@ -69,6 +69,16 @@ class RoundReport(BaseModel):
         description="The round's model's probability of each class (in label_names order) for each flagged "
         "id, same order as flagged_ids.",
     )
+    class_short_of_labels: str | None = Field(
+        None,
+        description="The class in which this round showed the marks of labels taken out of one class (its "
+        "share of the training labels below the trusted set's, and the model wrong on its trusted examples more "
+        "often than on the others'), where the method reads them (`tracin-class-loss`): the round then ranked "
+        "by TracIn's opposition with the loss. None: no marks (ranked by the loss averaged over the "
+        "checkpoints), a method that does not read them, a round not scored, or a report written before this "
+        "was recorded. A trusted set balanced by class on imbalanced training data shows the first mark in "
+        "every minority class.",
+    )
     flagged_corrupted: int | None = Field(
         None,
         description="How many flagged ids had a wrong label in force this round, counting earlier relabels "

@@ -169,7 +169,7 @@ class JobSpec(_message.Message):
     def __init__(self, dataset_id: _Optional[str] = ..., model: _Optional[str] = ..., method: _Optional[str] = ..., action: _Optional[str] = ..., rounds: _Optional[int] = ..., budget: _Optional[float] = ..., patience: _Optional[int] = ..., epochs: _Optional[int] = ..., batch_size: _Optional[int] = ..., learning_rate: _Optional[float] = ..., virtual_tokens: _Optional[int] = ..., max_length: _Optional[int] = ..., seed: _Optional[int] = ..., train_size: _Optional[int] = ..., val_size: _Optional[int] = ..., corrupt: _Optional[float] = ..., round_trainings: _Optional[int] = ...) -> None: ...
 
 class RoundMetrics(_message.Message):
-    __slots__ = ("round", "train_size", "val_accuracy", "test_accuracy", "misclassified_val", "flagged", "flagged_corrupted", "train_seconds", "influence_seconds", "val_loss", "val_change_p_value", "val_accuracies", "model_training", "test_accuracies")
+    __slots__ = ("round", "train_size", "val_accuracy", "test_accuracy", "misclassified_val", "flagged", "flagged_corrupted", "train_seconds", "influence_seconds", "val_loss", "val_change_p_value", "val_accuracies", "model_training", "test_accuracies", "class_short_of_labels")
     ROUND_FIELD_NUMBER: _ClassVar[int]
     TRAIN_SIZE_FIELD_NUMBER: _ClassVar[int]
     VAL_ACCURACY_FIELD_NUMBER: _ClassVar[int]
@@ -184,6 +184,7 @@ class RoundMetrics(_message.Message):
     VAL_ACCURACIES_FIELD_NUMBER: _ClassVar[int]
     MODEL_TRAINING_FIELD_NUMBER: _ClassVar[int]
     TEST_ACCURACIES_FIELD_NUMBER: _ClassVar[int]
+    CLASS_SHORT_OF_LABELS_FIELD_NUMBER: _ClassVar[int]
     round: int
     train_size: int
     val_accuracy: float
@@ -198,7 +199,8 @@ class RoundMetrics(_message.Message):
     val_accuracies: _containers.RepeatedScalarFieldContainer[float]
     model_training: int
     test_accuracies: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, round: _Optional[int] = ..., train_size: _Optional[int] = ..., val_accuracy: _Optional[float] = ..., test_accuracy: _Optional[float] = ..., misclassified_val: _Optional[int] = ..., flagged: _Optional[int] = ..., flagged_corrupted: _Optional[int] = ..., train_seconds: _Optional[float] = ..., influence_seconds: _Optional[float] = ..., val_loss: _Optional[float] = ..., val_change_p_value: _Optional[float] = ..., val_accuracies: _Optional[_Iterable[float]] = ..., model_training: _Optional[int] = ..., test_accuracies: _Optional[_Iterable[float]] = ...) -> None: ...
+    class_short_of_labels: str
+    def __init__(self, round: _Optional[int] = ..., train_size: _Optional[int] = ..., val_accuracy: _Optional[float] = ..., test_accuracy: _Optional[float] = ..., misclassified_val: _Optional[int] = ..., flagged: _Optional[int] = ..., flagged_corrupted: _Optional[int] = ..., train_seconds: _Optional[float] = ..., influence_seconds: _Optional[float] = ..., val_loss: _Optional[float] = ..., val_change_p_value: _Optional[float] = ..., val_accuracies: _Optional[_Iterable[float]] = ..., model_training: _Optional[int] = ..., test_accuracies: _Optional[_Iterable[float]] = ..., class_short_of_labels: _Optional[str] = ...) -> None: ...
 
 class Job(_message.Message):
     __slots__ = ("job_id", "request_id", "spec", "status", "error", "rounds", "best_round", "created_at", "updated_at", "report_json", "parent_job_id")

@@ -6,9 +6,11 @@ from gbair.core.influence.gradients import logit_derivatives, per_example_gradie
 from gbair.core.influence.methods import (
     INFLUENCE_METHODS,
     NEEDS_INITIAL_STATE,
+    NEEDS_TRUSTED_LABELS,
     NEEDS_VALIDATION_ERRORS,
     PEER_METHODS,
     RELABEL_BY_MODEL,
+    class_conditional_marks,
     suspicion_scores,
 )
 from gbair.core.influence.relabel import suggest_labels
@@ -17,6 +19,7 @@ from gbair.core.influence.statistics import InfluenceStatistics, QueryGradients,
 __all__ = [
     "INFLUENCE_METHODS",
     "NEEDS_INITIAL_STATE",
+    "NEEDS_TRUSTED_LABELS",
     "NEEDS_VALIDATION_ERRORS",
     "PEER_METHODS",
     "RELABEL_BY_MODEL",
@@ -25,6 +28,7 @@ __all__ = [
     "Influence",
     "InfluenceStatistics",
     "QueryGradients",
+    "class_conditional_marks",
     "explain_example",
     "logit_derivatives",
     "per_example_gradients",

@@ -24,15 +24,17 @@ from scipy.stats import fisher_exact
 SIGNIFICANCE = 0.1
 
 
-def labels_taken_out_of_a_class(
+def class_short_of_labels(
     train_labels: torch.Tensor, trusted_labels: torch.Tensor, error_labels: torch.Tensor, num_classes: int
-) -> bool:
-    """`error_labels`: the trusted labels of the misclassified trusted examples."""
+) -> int | None:
+    """The class that shows both marks (where several do, the one whose weaker mark is the stronger), or None.
+    `error_labels`: the trusted labels of the misclassified trusted examples."""
     train = torch.bincount(train_labels, minlength=num_classes).tolist()
     trusted = torch.bincount(trusted_labels, minlength=num_classes).tolist()
     errors = torch.bincount(error_labels, minlength=num_classes).tolist()
     all_train, all_trusted, all_errors = sum(train), sum(trusted), sum(errors)
     level = SIGNIFICANCE / max(1, num_classes - 1)
+    found: dict[int, float] = {}
     for c in range(num_classes):
         if trusted[c] == 0 or errors[c] == 0:
             continue
@@ -44,5 +46,5 @@ def labels_taken_out_of_a_class(
             alternative="greater",
         ).pvalue
         if smaller_share < level and more_errors < level:
-            return True
-    return False
+            found[c] = max(smaller_share, more_errors)
+    return min(found, key=found.get) if found else None

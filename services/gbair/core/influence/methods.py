@@ -15,7 +15,7 @@ import torch
 
 from gbair.core.config import ScoringMethod
 from gbair.core.evaluation import most_probable_other
-from gbair.core.influence.class_bias import labels_taken_out_of_a_class
+from gbair.core.influence.class_bias import class_short_of_labels
 from gbair.core.influence.statistics import InfluenceStatistics
 
 NEEDS_VALIDATION_ERRORS: frozenset[str] = frozenset(
@@ -61,16 +61,16 @@ def tracin_class_loss(stats: InfluenceStatistics, trusted_labels: torch.Tensor) 
     disagreement and flips over many classes better (docs/benchmarks.md, "A default that reads the opposition
     only on the marks of class-conditional noise"). `trusted_labels`: the labels of the trusted examples the
     misclassified ones (the queries) were drawn from."""
-    if shows_class_conditional_marks(stats, trusted_labels):
+    if class_conditional_marks(stats, trusted_labels) is not None:
         return opposition_and_loss(stats)
     return _percentiles(mean_loss(stats))
 
 
-def shows_class_conditional_marks(stats: InfluenceStatistics, trusted_labels: torch.Tensor) -> bool:
-    """Whether the round shows the marks of labels taken out of one class (`class_bias`), on which
-    `tracin_class_loss` reads the opposition."""
+def class_conditional_marks(stats: InfluenceStatistics, trusted_labels: torch.Tensor) -> int | None:
+    """The class in which the round shows the marks of labels taken out of it (`class_bias`), where
+    `tracin_class_loss` reads the opposition; None where it shows none."""
     num_classes = stats.final_logits.shape[1]
-    return labels_taken_out_of_a_class(stats.train_labels, trusted_labels, stats.query_labels, num_classes)
+    return class_short_of_labels(stats.train_labels, trusted_labels, stats.query_labels, num_classes)
 
 
 def opposition_and_loss(
