@@ -2,7 +2,9 @@
 
 from gbair.core.data.corruption import corrupt_labels, true_label_names
 from gbair.core.data.dataset import DataError, DataSplits, TextDataset
-from gbair.core.data.loaders import NAMED_SETS, ColumnNames, load_splits
+from gbair.core.data.loaders import load_splits
+from gbair.core.data.named_readers import NAMED_SETS
+from gbair.core.data.sources import ColumnNames
 from gbair.core.data.writers import write_dataset
 
 __all__ = [
