@@ -23,30 +23,29 @@ def _read_sst2(path: Path) -> list[Row]:
     return rows
 
 
+def _file_per_split(
+    name: str, files: dict[str, Path], rows: Callable[[Path], list[Row]], columns: ColumnNames, labels: dict[str, str]
+) -> Source:
+    """A set with a train, a validation and a test file, each read by `rows`."""
+    return Source(
+        name=name,
+        format=name,
+        columns=columns,
+        train=read_split(files["train"], rows, "train", columns),
+        validation=read_split(files["validation"], rows, "val", columns),
+        test=read_split(files["test"], rows, "test", columns),
+        labels=labels,
+    )
+
+
 def _diasafety(files: dict[str, Path]) -> Source:
     columns = ColumnNames(text="context", text_pair="response", label="label")
-    return Source(
-        name="diasafety",
-        format="diasafety",
-        columns=columns,
-        train=read_split(files["train"], read_json_list, "train", columns),
-        validation=read_split(files["validation"], read_json_list, "val", columns),
-        test=read_split(files["test"], read_json_list, "test", columns),
-        labels={"Safe": "Safe", "Unsafe": "Unsafe"},
-    )
+    return _file_per_split("diasafety", files, read_json_list, columns, {"Safe": "Safe", "Unsafe": "Unsafe"})
 
 
 def _sst2(files: dict[str, Path]) -> Source:
     columns = ColumnNames(text="sentence", label="label")
-    return Source(
-        name="sst2",
-        format="sst2",
-        columns=columns,
-        train=read_split(files["train"], _read_sst2, "train", columns),
-        validation=read_split(files["validation"], _read_sst2, "val", columns),
-        test=read_split(files["test"], _read_sst2, "test", columns),
-        labels={"0": "negative", "1": "positive"},
-    )
+    return _file_per_split("sst2", files, _read_sst2, columns, {"0": "negative", "1": "positive"})
 
 
 def _read_olid_tsv(path: Path) -> list[Row]:
