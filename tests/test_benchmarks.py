@@ -206,10 +206,10 @@ def test_recovery_benchmark_scores_relabel_accuracy_with_more_than_two_classes(t
         "clairvoyant", "--end-to-end-methods", "knn", "--actions", "relabel", "--selection-fraction", "0",
         "--stage-cache", str(tmp_path / "stages"),
     ])
-    ranking = ranking.run_ranking_cell(args, cells.CellSpec("ranking", str(path), "uniform", 0.25, 0), no_progress)
-    assert ranking["classes"] == 3 and ranking["wrong_labels"] == 18
-    assert set(ranking["methods"]) == {"tracin-class-loss", "loss", "knn", "confident-learning", "clairvoyant"}
-    for metrics in ranking["methods"].values():
+    ranked = ranking.run_ranking_cell(args, cells.CellSpec("ranking", str(path), "uniform", 0.25, 0), no_progress)
+    assert ranked["classes"] == 3 and ranked["wrong_labels"] == 18
+    assert set(ranked["methods"]) == {"tracin-class-loss", "loss", "knn", "confident-learning", "clairvoyant"}
+    for metrics in ranked["methods"].values():
         found = round(metrics["precision_at_k"] * metrics["k"])
         assert (metrics["relabel_accuracy"] is None) == (found == 0)
         if found:
