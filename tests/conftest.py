@@ -132,7 +132,7 @@ def live_coordinator(tmp_path_factory, redis_url, tiny_model_dir):
 
 
 def pytest_collection_modifyitems(items):
-    # The README runs the suite on two pytest-xdist workers (`-n 2 --dist loadgroup`). The tests that start
+    # The README runs the suite on one pytest-xdist worker per core (`-n auto --dist loadgroup`). The tests that start
     # a Ray cluster share one worker, so that the machine holds one session cluster at a time.
     for item in items:
         if "on_ray" in item.path.parts or item.path.name == "test_ray_client.py":
