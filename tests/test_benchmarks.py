@@ -248,6 +248,26 @@ def test_recovery_benchmark_scores_relabel_accuracy_with_more_than_two_classes(t
     assert entries == {} and not kept.exists()
 
 
+def test_pair_noise_cells_flip_every_class_into_the_next_without_a_flip_pair(tmp_path):
+    from benchmarks.recovery import cells, cli
+
+    path = tmp_path / "three.csv"
+    path.write_text("id,text,label\n" + "".join(f"r{i},text {i},{'xyz'[i % 3]}\n" for i in range(150)))
+    args = cli.parse_args(["--grids", "ranking", "--datasets", "diasafety", "--noise", "pair", "class-conditional",
+                           "--seeds", "0", "--train-size", "120", "--val-size", "30", "--out", str(tmp_path)])
+    # DiaSafety has a class-conditional flip pair; a user's file has none, so it gets pair noise only.
+    assert [(c.dataset, c.noise) for c in cells.grid_cells(args)] == [("diasafety", "pair"), ("diasafety", "class-conditional")]
+    args.datasets = [str(path)]
+    assert [c.noise for c in cells.grid_cells(args)] == ["pair"]
+    data = cells.noisy_data(args, cells.CellSpec("ranking", str(path), "pair", 0.2, 0))
+    names = data.splits.train.label_names
+    following = {name: names[(i + 1) % len(names)] for i, name in enumerate(names)}
+    noisy = dict(zip(data.splits.train.ids, data.splits.train.labels))
+    assert len(data.wrong_ids) == 24
+    assert all(names[noisy[i]] == following[true] for i, true in data.true_labels.items())
+    assert {true for true in data.true_labels.values()} == set(names)
+
+
 def test_end_to_end_cells_average_each_kept_set_over_training_seeds(tmp_path, tiny_model_dir, monkeypatch):
     from benchmarks.recovery import cells, cli, end_to_end, report
     from gbair.core.progress import no_progress

@@ -329,7 +329,7 @@ def test_a_round_names_the_class_whose_labels_look_taken_out_where_the_method_re
     else:
         # Most positive labels turned negative: the training labels hold far fewer positives than the
         # trusted set, and the model trained on them misses the trusted positives.
-        train, flipped = corrupt_labels(separable(60, "t"), 0.7, seed=0, source="positive", target="negative")
+        train, flipped = corrupt_labels(separable(60, "t"), 0.7, seed=0, flips={"positive": "negative"})
         splits = DataSplits("toy", train, separable(40, "v"), None, "csv")
     report = _recovery(splits, _config(method=method, rounds=1), minilm_tokenizer).run(flipped).report
     first = report.rounds[0]

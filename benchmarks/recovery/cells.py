@@ -17,7 +17,7 @@ import torch
 from benchmarks.stage_cache import CachedBackend
 from gbair.core.backend import LocalBackend
 from gbair.core.config import GbairConfig
-from gbair.core.data import NAMED_SETS, corrupt_labels, load_splits, true_label_names
+from gbair.core.data import NAMED_SETS, corrupt_labels, load_splits, pair_flips, true_label_names
 from gbair.core.data.dataset import DataSplits, TextDataset
 from gbair.core.evaluation import accuracy
 from gbair.core.model.inputs import EncodedSet
@@ -25,7 +25,9 @@ from gbair.core.progress import Progress, no_progress
 from gbair.core.recovery import Recovery
 from gbair.core.training import training_seeds
 
-NOISE_KINDS = ("uniform", "class-conditional", "real")
+NOISE_KINDS = ("uniform", "class-conditional", "pair", "real")
+# The noise kinds a synthetic grid runs unless told otherwise; pair flipping is for sets of many classes.
+DEFAULT_NOISE = ("uniform", "class-conditional")
 # Which way annotators err, per data set: missed harm (Unsafe -> Safe), missed offence, missed praise.
 CLASS_CONDITIONAL_FLIPS = {"diasafety": ("Unsafe", "Safe"), "sst2": ("positive", "negative"), "olid": ("OFF", "NOT")}
 # Sets whose labels already hold real, measurable noise: disputed rows are the ground truth.
@@ -35,8 +37,6 @@ TRAIN_SIZES: dict[str, int | None] = {"banking77": 5000, "convabuse": None}
 
 
 @dataclasses.dataclass(frozen=True)
-
-
 class CellSpec:
     grid: str
     dataset: str
@@ -51,8 +51,6 @@ class CellSpec:
 
 
 @dataclasses.dataclass(frozen=True)
-
-
 class NoisyData:
     """The splits with the noisy training labels, which ids are wrong (flipped or disputed), the true label of
     each flipped id (empty for real noise: unknown), and the training set of the clean-label reference."""
@@ -83,7 +81,7 @@ def grid_cells(args: argparse.Namespace) -> list[CellSpec]:
 def _noise_settings(args: argparse.Namespace, dataset: str, kinds: list[str]) -> list[tuple[str, float | None]]:
     if dataset in REAL_NOISE:
         return [("real", None)]
-    kinds = [k for k in kinds if k == "uniform" or (k == "class-conditional" and dataset in args.flips)]
+    kinds = [k for k in kinds if k != "class-conditional" or dataset in args.flips]
     return [(kind, rate) for kind in kinds for rate in args.corruption]
 
 
@@ -115,10 +113,18 @@ def noisy_data(args: argparse.Namespace, spec: CellSpec) -> NoisyData:
 
         disputed = disputed_ids(splits.train)
         return NoisyData(splits, disputed, {}, splits.train.without_ids(disputed))
-    source, target = args.flips[spec.dataset] if spec.noise == "class-conditional" else (None, None)
-    noisy, flipped = corrupt_labels(splits.train, spec.corruption, seed=spec.seed, source=source, target=target)
+    flips = _synthetic_flips(args, spec, splits.train)
+    noisy, flipped = corrupt_labels(splits.train, spec.corruption, seed=spec.seed, flips=flips)
     return NoisyData(dataclasses.replace(splits, train=noisy), flipped, true_label_names(splits.train, flipped),
                      splits.train)
+
+
+def _synthetic_flips(args: argparse.Namespace, spec: CellSpec, train: TextDataset) -> dict[str, str] | None:
+    """Which classes the cell's noise turns into which; None for uniform noise."""
+    if spec.noise == "class-conditional":
+        source, target = args.flips[spec.dataset]
+        return {source: target}
+    return pair_flips(train) if spec.noise == "pair" else None
 
 
 class CellRun:

@@ -15,7 +15,8 @@ from rich.console import Console
 
 from benchmarks import recovery
 from benchmarks.common import machine, write_json
-from benchmarks.recovery.cells import CLASS_CONDITIONAL_FLIPS, NOISE_KINDS, REAL_NOISE, TRAIN_SIZES, grid_cells
+from benchmarks.recovery.cells import (CLASS_CONDITIONAL_FLIPS, DEFAULT_NOISE, NOISE_KINDS, REAL_NOISE, TRAIN_SIZES,
+                                      grid_cells)
 from benchmarks.recovery.end_to_end import CellJournal, run_end_to_end_cell
 from benchmarks.recovery.ranking import run_ranking_cell
 from benchmarks.recovery.report import markdown, plots, summarise
@@ -48,8 +49,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--datasets", nargs="+", choices=NAMED_SETS, default=list(NAMED_SETS),
                         help="ranking grid's data sets; SST-2 and OLID come from `gbair data fetch sst2 olid` "
                         "(real noise on " + ", ".join(sorted(REAL_NOISE)) + ")")
-    parser.add_argument("--noise", nargs="+", choices=NOISE_KINDS[:2], default=list(NOISE_KINDS[:2]),
-                        help="synthetic noise kinds of the ranking grid; a set without a --flip pair skips class-conditional")
+    parser.add_argument("--noise", nargs="+", choices=[k for k in NOISE_KINDS if k != "real"], default=list(DEFAULT_NOISE),
+                        help="synthetic noise kinds of the ranking grid; a set without a --flip pair skips class-conditional; "
+                        "pair: every class flipped to the next in label order")
     parser.add_argument("--flip", nargs="*", default=[], metavar="SET=FROM:TO",
                         help=f"class-conditional flip per data set (defaults: {CLASS_CONDITIONAL_FLIPS})")
     parser.add_argument("--corruption", nargs="+", type=float, default=[0.2], help="fractions p flipped")

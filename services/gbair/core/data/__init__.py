@@ -1,6 +1,6 @@
 """Labeled text data: loading, synthetic label noise and writing cleaned sets back."""
 
-from gbair.core.data.corruption import corrupt_labels, true_label_names
+from gbair.core.data.corruption import corrupt_labels, pair_flips, true_label_names
 from gbair.core.data.dataset import DataError, DataSplits, TextDataset
 from gbair.core.data.loaders import load_splits
 from gbair.core.data.named_readers import NAMED_SETS
@@ -15,6 +15,7 @@ __all__ = [
     "TextDataset",
     "corrupt_labels",
     "load_splits",
+    "pair_flips",
     "true_label_names",
     "write_dataset",
 ]
