@@ -71,9 +71,17 @@ def test_statistics_equal_tracin_from_explicit_gradients(trained):
     batch = next(train.batches(len(train)))
     trained_logits = classifier(batch.input_ids, batch.attention_mask).logits.detach()
     torch.testing.assert_close(stats.final_logits[batch.positions], trained_logits.to(stats.final_logits.dtype), rtol=1e-5, atol=1e-6)
+    given = F.one_hot(batch.labels, trained_logits.shape[1]).bool()
+    for c, checkpoint in enumerate(checkpoints):
+        classifier.load_pet_state(checkpoint.state)
+        logits = classifier(batch.input_ids, batch.attention_mask).logits.detach()
+        expected_margins = logits[given] - logits.masked_fill(given, -torch.inf).max(dim=1).values
+        torch.testing.assert_close(stats.train_margins[c, batch.positions], expected_margins.to(stats.train_margins.dtype),
+                                   rtol=1e-5, atol=1e-6)
 
 
-def _stats(dots, train_labels, query_labels, rates=(1.0,), train_sq=None, query_sq=None, losses=None, logits=None):
+def _stats(dots, train_labels, query_labels, rates=(1.0,), train_sq=None, query_sq=None, losses=None, logits=None,
+           margins=None):
     """Without `logits` the trained model is indifferent: each example's suspected class is the lowest other one."""
     dots = torch.tensor(dots, dtype=torch.float64)
     num_checkpoints, num_train, num_queries = dots.shape
@@ -87,6 +95,7 @@ def _stats(dots, train_labels, query_labels, rates=(1.0,), train_sq=None, query_
         train_sq_norms=torch.ones(num_checkpoints, num_train, dtype=torch.float64) if train_sq is None else torch.tensor(train_sq, dtype=torch.float64),
         query_sq_norms=torch.ones(num_checkpoints, num_queries, dtype=torch.float64) if query_sq is None else torch.tensor(query_sq, dtype=torch.float64),
         train_losses=torch.zeros(num_checkpoints, num_train, dtype=torch.float64) if losses is None else torch.tensor(losses, dtype=torch.float64),
+        train_margins=torch.zeros(num_checkpoints, num_train, dtype=torch.float64) if margins is None else torch.tensor(margins, dtype=torch.float64),
         final_logits=torch.zeros(num_train, num_classes, dtype=torch.float64) if logits is None else torch.tensor(logits, dtype=torch.float64),
     )
 
@@ -160,11 +169,12 @@ def test_opposition_and_loss_reads_the_opposition_to_the_suspected_class_only_wh
     dots = [[[5.0, -7.0], [-8.0, -8.0], [-1.0, 3.0]]] * 2
     logits = [[0.0, 0.0, 3.0], [0.0, 2.0, 1.0], [2.0, 0.0, 1.0]]
     losses = [[0.2, 2.0, 0.3], [0.2, 0.1, 0.3]]
+    margins = [[2.0, -3.0, 1.0], [2.0, 1.5, 1.0]]
     stats = _stats(dots, train_labels=[1, 0, 1], query_labels=[0, 2], rates=(1.0, 1.0), losses=losses,
-                   logits=logits)
+                   logits=logits, margins=margins)
     # Opposition to the suspected class's errors: z0 7 (the class-2 error only), z2 1 (the class-0 error),
     # beside the final loss. z1's suspected class has none, so the strong opposition of z1 to both errors is
-    # not read, and z1 ranks by its loss averaged over the checkpoints: last by the final loss, first by it.
+    # not read, and z1 ranks by its margin averaged over the checkpoints: last by the final loss, first by it.
     opposition_percentile = np.array([3, 1, 2]) / 3
     final_loss_percentile = np.array([2, 1, 3]) / 3
     expected = (opposition_percentile + final_loss_percentile) / 2
@@ -183,15 +193,18 @@ def test_tracin_class_loss_reads_the_opposition_only_where_labels_were_taken_out
     rng = np.random.default_rng(0)
     dots = -np.abs(rng.normal(size=(1, 100, 22)))
     losses = [rng.uniform(0, 1, 100)]
-    stats = _stats(dots.tolist(), train_labels, query_labels, losses=[row.tolist() for row in losses])
+    margins = rng.normal(size=(2, 100))
+    stats = _stats(np.concatenate([dots, dots]).tolist(), train_labels, query_labels, rates=(1.0, 1.0),
+                   losses=[row.tolist() for row in losses * 2], margins=margins.tolist())
     # The trusted set holds half of class 0 (a smaller share in training) and 20 of its 50 are wrong.
     assert class_conditional_marks(stats, torch.tensor(_labels(50, 50))) == 0
     marked = suspicion_scores(stats, "tracin-class-loss", trusted_labels=torch.tensor(_labels(50, 50)))
     np.testing.assert_allclose(marked, opposition_and_loss(stats))
-    # Its shares match the training labels': no mark of labels taken out of class 0, only the loss.
+    # Its shares match the training labels': no mark of labels taken out of class 0, only the margin averaged
+    # over the checkpoints, smallest first.
     assert class_conditional_marks(stats, torch.tensor(_labels(30, 70))) is None
     unmarked = suspicion_scores(stats, "tracin-class-loss", trusted_labels=torch.tensor(_labels(30, 70)))
-    np.testing.assert_allclose(unmarked, (np.argsort(np.argsort(np.mean(losses, axis=0))) + 1) / 100)
+    np.testing.assert_allclose(unmarked, (np.argsort(np.argsort(-margins.mean(axis=0))) + 1) / 100)
     assert not np.allclose(marked, unmarked)
     with pytest.raises(ValueError, match="labels of the trusted examples"):
         suspicion_scores(stats, "tracin-class-loss")

@@ -9,7 +9,7 @@ import torch
 from scipy.stats import binom
 
 from gbair.core.influence import INFLUENCE_METHODS, InfluenceStatistics
-from gbair.core.influence.methods import final_loss, mean_loss, opposition_and_loss, standardise_within, tracin
+from gbair.core.influence.methods import final_loss, opposition_and_loss, standardise_within, tracin
 
 # How unlikely a class's share of the validation errors must be, were errors spread in proportion to the
 # classes, before `tracin-class-loss-pile-up-test` reads a class-wide bias; divided by the number of classes
@@ -28,24 +28,30 @@ def errors_pile_up(query_labels: torch.Tensor, trusted_labels: torch.Tensor, num
     return bool((chance_of_as_many < ERRORS_PILE_UP_SIGNIFICANCE / num_classes).any())
 
 
+def mean_loss(stats: InfluenceStatistics) -> torch.Tensor:
+    """The loss averaged over the checkpoints, what the default read without the marks before the margin."""
+    return stats.train_losses.mean(dim=0)
+
+
 def tracin_class_loss_where_errors_pile_up(stats: InfluenceStatistics, trusted_labels: torch.Tensor) -> torch.Tensor:
     """The ungated default where the validation errors pile up in some class, else every example's loss
-    averaged over the checkpoints: the opposition read only on evidence of a class-wide bias."""
+    averaged over the checkpoints: the opposition read only on evidence of a class-wide bias (tried before the
+    marks, when the default read the averaged loss)."""
     if errors_pile_up(stats.query_labels, trusted_labels, stats.final_logits.shape[1]):
         return opposition_and_loss(stats)
     return mean_loss(stats)
 
 
 # Measured here only, each from the statistics and the trusted set's labels: what closes the gap of the plain
-# sum (README, "Scoring methods": why the plain sum cancels), the loss averaged over checkpoints alone, the
-# default before it looked for the marks of class-conditional noise (`-ungated`), that one with the final loss
-# read alone too or the averaged loss beside the opposition too, and it read only where the validation errors
-# pile up in a class.
+# sum (README, "Scoring methods": why the plain sum cancels), the loss averaged over checkpoints alone (what
+# the default read without the marks before the margin), the default before it looked for the marks of
+# class-conditional noise (`-ungated`), that one with the final loss read alone too or the averaged loss beside
+# the opposition too, and it read only where the validation errors pile up in a class.
 VARIANTS: dict[str, Callable[[InfluenceStatistics, torch.Tensor], torch.Tensor]] = {
     "tracin-within-class": lambda stats, _: standardise_within(tracin(stats), stats.train_labels),
     "mean-loss": lambda stats, _: mean_loss(stats),
     "tracin-class-loss-ungated": lambda stats, _: opposition_and_loss(stats),
-    "tracin-class-final-loss": lambda stats, _: opposition_and_loss(stats, loss_alone=final_loss(stats)),
+    "tracin-class-final-loss": lambda stats, _: opposition_and_loss(stats, alone=final_loss(stats)),
     "tracin-class-mean-loss": lambda stats, _: opposition_and_loss(stats, loss=mean_loss(stats)),
     "tracin-class-loss-pile-up-test": tracin_class_loss_where_errors_pile_up,
 }

@@ -63,7 +63,7 @@ def _score(handle, serving, job, progress=lambda *args: None) -> tuple:
 def _assert_equal_to_core(statistics, expected):
     assert statistics.train_ids == expected.train_ids
     assert torch.equal(statistics.train_labels, expected.train_labels)
-    for field in ("dots", "train_sq_norms", "train_losses", "final_logits", "query_sq_norms", "learning_rates"):
+    for field in ("dots", "train_sq_norms", "train_losses", "train_margins", "final_logits", "query_sq_norms", "learning_rates"):
         torch.testing.assert_close(getattr(statistics, field), getattr(expected, field), rtol=1e-5, atol=1e-7)
     # The DDA methods take a second set of statistics (at the initial prompt) from this same path.
     for method in sorted(set(INFLUENCE_METHODS) - NEEDS_INITIAL_STATE):

@@ -55,6 +55,12 @@ def paired_change_p_value(wrong_before: Collection[str] | None, wrong_after: Col
     return binomtest(fixed, fixed + broken).pvalue
 
 
+def margins(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """(..., N) from logits (..., N, K): each example's given-label logit minus its largest other logit."""
+    given = labels.unsqueeze(-1).expand(*logits.shape[:-1], 1)
+    return logits.gather(-1, given).squeeze(-1) - logits.scatter(-1, given, -torch.inf).max(dim=-1).values
+
+
 def most_probable_other(scores: torch.Tensor, given: torch.Tensor) -> list[int]:
     """Per row of class scores (probabilities or logits), the highest-scoring class other than the given one."""
     others = scores.clone()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from gbair.core.evaluation import most_probable_other
+from gbair.core.evaluation import margins, most_probable_other
 from gbair.core.training import TrainingResult
 
 NEEDS_TRAINING_LOGITS: frozenset[str] = frozenset({"aum", "cartography"})
@@ -27,13 +27,6 @@ def training_logits(training: TrainingResult) -> torch.Tensor:
             "processes (the Ray backend) does not return them: run it without Ray (backend: local)"
         )
     return training.training_logits
-
-
-def margins(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """(epochs, N): assigned logit minus the largest other logit."""
-    assigned = logits.gather(2, labels.view(1, -1, 1).expand(logits.shape[0], -1, 1)).squeeze(2)
-    others = logits.scatter(2, labels.view(1, -1, 1).expand(logits.shape[0], -1, 1), -torch.inf)
-    return assigned - others.max(dim=2).values
 
 
 def area_under_the_margin(training: TrainingResult, labels: torch.Tensor) -> np.ndarray:

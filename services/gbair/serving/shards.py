@@ -140,5 +140,6 @@ def gather(parts: Sequence[InfluenceStatistics], positions: Sequence[Sequence[in
         train_sq_norms=torch.cat([part.train_sq_norms for part in parts], dim=1)[:, inverse],
         query_sq_norms=first.query_sq_norms,
         train_losses=torch.cat([part.train_losses for part in parts], dim=1)[:, inverse],
+        train_margins=torch.cat([part.train_margins for part in parts], dim=1)[:, inverse],
         final_logits=torch.cat([part.final_logits for part in parts])[inverse],
     )

@@ -54,16 +54,16 @@ def tracin_class(stats: InfluenceStatistics) -> torch.Tensor:
 
 def tracin_class_loss(stats: InfluenceStatistics, trusted_labels: torch.Tensor) -> torch.Tensor:
     """`opposition_and_loss` where the round shows the marks of labels taken out of one class
-    (`class_bias`); elsewhere every example's percentile by its loss averaged over the checkpoints.
+    (`class_bias`); elsewhere every example's percentile by its margin averaged over the checkpoints.
 
     The opposition finds the flips that class-conditional noise makes; where that noise leaves no mark, it
-    is read against errors any model makes, and it only dilutes the loss, which ranks uniform flips, annotator
+    is read against errors any model makes, and it only dilutes the margin, which ranks uniform flips, annotator
     disagreement and flips over many classes better (docs/benchmarks.md, "A default that reads the opposition
     only on the marks of class-conditional noise"). `trusted_labels`: the labels of the trusted examples the
     misclassified ones (the queries) were drawn from."""
     if class_conditional_marks(stats, trusted_labels) is not None:
         return opposition_and_loss(stats)
-    return _percentiles(mean_loss(stats))
+    return _percentiles(mean_margin(stats))
 
 
 def class_conditional_marks(stats: InfluenceStatistics, trusted_labels: torch.Tensor) -> int | None:
@@ -74,11 +74,11 @@ def class_conditional_marks(stats: InfluenceStatistics, trusted_labels: torch.Te
 
 
 def opposition_and_loss(
-    stats: InfluenceStatistics, *, loss: torch.Tensor | None = None, loss_alone: torch.Tensor | None = None
+    stats: InfluenceStatistics, *, loss: torch.Tensor | None = None, alone: torch.Tensor | None = None
 ) -> torch.Tensor:
     """Where z's suspected true class has misclassified validation examples: the mean of z's percentiles in
-    two rankings, by its opposition to those errors and by final loss. Elsewhere: its percentile by the loss
-    averaged over the checkpoints.
+    two rankings, by its opposition to those errors and by final loss. Elsewhere: its percentile by the
+    margin averaged over the checkpoints (`mean_margin`).
 
     The loss finds the flips the model could not fit, spread over every class (uniform noise, annotator
     disagreement); the opposition finds the flips it learnt as if they were true, which pile up in one
@@ -87,18 +87,18 @@ def opposition_and_loss(
     two classes it is the other class, and the opposition is `opposition_to_other_classes`. With many
     classes a few validation errors leave most classes without any, and an opposition of zero would only
     dilute the loss. Where no error points to a class-wide bias, the flips look like uniform noise, which
-    the averaged loss ranks better than the final one: it also says how long the model took to fit z.
+    the averaged margin ranks better than the final loss: it also says how long the model took to fit z.
     Beside the opposition the final loss stays: there the flips the model learnt matter, and an average
     over early checkpoints would rank them as easy. Unlike `tracin-class`, no per-class standardisation:
     flips concentrated in one given class must be able to outrank every example of the others. Ranks, not
-    values: a few huge TracIn sums cannot drown the loss. `loss` and `loss_alone` replace the two losses,
-    for the recovery benchmark's variants."""
+    values: a few huge TracIn sums cannot drown the loss. `loss` and `alone` replace the final loss and the
+    averaged margin, for the recovery benchmark's variants."""
     loss = final_loss(stats) if loss is None else loss
-    loss_alone = mean_loss(stats) if loss_alone is None else loss_alone
+    alone = mean_margin(stats) if alone is None else alone
     suspected = torch.tensor(most_probable_other(stats.final_logits, stats.train_labels))
     of_suspected = stats.query_labels.unsqueeze(0) == suspected.unsqueeze(1)  # (N, M)
     mean_percentile = (_percentiles(_opposition(stats, of_suspected)) + _percentiles(loss)) / 2
-    return torch.where(of_suspected.any(dim=1), mean_percentile, _percentiles(loss_alone))
+    return torch.where(of_suspected.any(dim=1), mean_percentile, _percentiles(alone))
 
 
 def tracin_cos(stats: InfluenceStatistics) -> torch.Tensor:
@@ -115,9 +115,13 @@ def final_loss(stats: InfluenceStatistics) -> torch.Tensor:
     return stats.train_losses[-1].clone()
 
 
-def mean_loss(stats: InfluenceStatistics) -> torch.Tensor:
-    """The loss averaged over the checkpoints: how long training took to fit z, not only whether it did."""
-    return stats.train_losses.mean(dim=0)
+def mean_margin(stats: InfluenceStatistics) -> torch.Tensor:
+    """The margin (z's given-label logit minus its largest other logit) averaged over the checkpoints,
+    negated: how long training took to fit z, and against which rival. With two classes it ranks as the
+    averaged loss does. With many, a flip between two confusable classes keeps its true class as the one
+    rival, which the margin reads and the loss spreads over every class (docs/benchmarks.md, "Pair flips over
+    77 intents")."""
+    return -stats.train_margins.mean(dim=0)
 
 
 def fused(stats: InfluenceStatistics) -> torch.Tensor:

@@ -2,8 +2,8 @@
 training set per checkpoint.
 
 For checkpoint c, training example z and query example v (a misclassified validation example, or the
-one example being explained) we keep g_c(z) . g_c(v), ||g_c(z)||^2 and the loss of z, and z's logits at
-the last checkpoint (the trained model's, which the default score reads z's suspected true class from).
+one example being explained) we keep g_c(z) . g_c(v), ||g_c(z)||^2, the loss and the margin of z, and z's
+logits at the last checkpoint (the trained model's, which the default score reads z's suspected true class from).
 Comparing against the M query gradients costs one (batch x P) @ (P x M) product per batch, which is small
 next to the backbone's forward and backward pass.
 """
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
+from gbair.core.evaluation import margins
 from gbair.core.influence.gradients import per_example_gradients
 from gbair.core.model.inputs import EncodedSet
 from gbair.core.model.pet import PetClassifier
@@ -54,6 +55,8 @@ class InfluenceStatistics:
     """(C, M)"""
     train_losses: torch.Tensor
     """(C, N)"""
+    train_margins: torch.Tensor
+    """(C, N) z's given-label logit minus its largest other logit"""
     final_logits: torch.Tensor
     """(N, K) at the last checkpoint, which is the trained model"""
 
@@ -96,6 +99,7 @@ def training_statistics(
     dots = torch.empty(num_checkpoints, len(train), num_queries, dtype=dtype)
     train_sq_norms = torch.empty(num_checkpoints, len(train), dtype=dtype)
     train_losses = torch.empty(num_checkpoints, len(train), dtype=dtype)
+    train_margins = torch.empty(num_checkpoints, len(train), dtype=dtype)
     final_logits = torch.empty(len(train), len(classifier.label_names), dtype=dtype)
     done, total = 0, num_checkpoints * len(train)
     for c, checkpoint in enumerate(checkpoints):
@@ -106,6 +110,7 @@ def training_statistics(
             dots[c, batch.positions] = (gradients @ query_matrix.T).cpu()
             train_sq_norms[c, batch.positions] = gradients.pow(2).sum(dim=1).cpu()
             train_losses[c, batch.positions] = losses.cpu()
+            train_margins[c, batch.positions] = margins(logits.cpu(), batch.labels).to(dtype)
             if c == num_checkpoints - 1:
                 final_logits[batch.positions] = logits.to(dtype).cpu()
             done += len(batch.positions)
@@ -119,6 +124,7 @@ def training_statistics(
         train_sq_norms=train_sq_norms,
         query_sq_norms=queries.gradients.pow(2).sum(dim=2),
         train_losses=train_losses,
+        train_margins=train_margins,
         final_logits=final_logits,
     )
 
