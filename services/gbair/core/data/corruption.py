@@ -1,6 +1,6 @@
 """Synthetic label noise, for measuring how well mislabeled examples are found: uniform flips to any other
 class, or class-conditional flips from named classes to others (annotators missing harmful content turn
-Unsafe into Safe, never the reverse; annotators confusing neighbouring intents)."""
+Unsafe into Safe, never the reverse; one intent systematically taken for another)."""
 
 from __future__ import annotations
 

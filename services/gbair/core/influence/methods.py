@@ -118,9 +118,8 @@ def final_loss(stats: InfluenceStatistics) -> torch.Tensor:
 def mean_margin(stats: InfluenceStatistics) -> torch.Tensor:
     """The margin (z's given-label logit minus its largest other logit) averaged over the checkpoints,
     negated: how long training took to fit z, and against which rival. With two classes it ranks as the
-    averaged loss does. With many, a flip between two confusable classes keeps its true class as the one
-    rival, which the margin reads and the loss spreads over every class (docs/benchmarks.md, "Pair flips over
-    77 intents")."""
+    averaged loss does. With many, a flip keeps its true class as its one strong rival, which the margin reads
+    and the loss spreads over every class (docs/benchmarks.md, "Pair flips over 77 intents")."""
     return -stats.train_margins.mean(dim=0)
 
 
