@@ -19,9 +19,10 @@ Two grids, each a list of cells (data set, kind of noise, rate p, seed):
 Noise: uniform (a fraction p flipped to a random other class), class-conditional (a fraction p of one
 named class flipped to another, `--flip`), pair (a fraction p of every class flipped to the next in label
 order; for sets of many classes, asked for with `--noise pair`), and real (ConvAbuse's majority labels,
-disputed rows as the ground truth). The JSON is rewritten after every cell and a rerun with the same settings skips the cells
-it already holds; an end-to-end cell also writes each recovery into it as the recovery finishes, so a
-rerun, even on another machine, resumes the cell from there (round 0 is kept in a file beside it).
+disputed rows as the ground truth). The JSON is rewritten after every cell and a rerun with the same
+settings skips the cells it already holds; an end-to-end cell also writes each recovery into it as the
+recovery finishes, so a rerun, even on another machine, resumes the cell from there (round 0 is kept in a
+file beside it).
 
     python -m benchmarks.recovery --quick --out /tmp/recovery-quick
     python -m benchmarks.recovery --out docs/results/recovery-full   # the full protocol: days on a CPU
