@@ -206,6 +206,18 @@ def test_tracin_class_loss_reads_the_opposition_only_where_labels_were_taken_out
     unmarked = suspicion_scores(stats, "tracin-class-loss", trusted_labels=torch.tensor(_labels(30, 70)))
     np.testing.assert_allclose(unmarked, (np.argsort(np.argsort(-margins.mean(axis=0))) + 1) / 100)
     assert not np.allclose(marked, unmarked)
+    # The margins training recorded in three epochs join the two checkpoints' in one average.
+    recorded = rng.normal(size=(3, 100))
+    with_record = suspicion_scores(stats, "tracin-class-loss", trusted_labels=torch.tensor(_labels(30, 70)),
+                                   recorded_margins=torch.tensor(recorded))
+    everything = np.concatenate([margins, recorded]).mean(axis=0)
+    np.testing.assert_allclose(with_record, (np.argsort(np.argsort(-everything)) + 1) / 100)
+    assert not np.allclose(with_record, unmarked)
+    # With the marks, the examples whose suspected class has no errors rank by that average too.
+    marked_with_record = suspicion_scores(stats, "tracin-class-loss", trusted_labels=torch.tensor(_labels(50, 50)),
+                                          recorded_margins=torch.tensor(recorded))
+    alone = -torch.tensor(everything)
+    np.testing.assert_allclose(marked_with_record, opposition_and_loss(stats, alone=alone))
     with pytest.raises(ValueError, match="labels of the trusted examples"):
         suspicion_scores(stats, "tracin-class-loss")
 

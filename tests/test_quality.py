@@ -11,6 +11,7 @@ from gbair.core.evaluation import predict_probabilities
 from gbair.core.influence import query_gradients, suspicion_scores, training_statistics
 from gbair.core.model import PetClassifier, encode
 from gbair.core.training import train_classifier
+from gbair.core.training_dynamics import recorded_margins
 
 FLIPPED = 0.2
 
@@ -23,12 +24,13 @@ def round_zero(data_dir):
     classifier = PetClassifier.build(config.model, splits.label_names, seed=0)
     train = encode(classifier, train_set)
     validation = encode(classifier, splits.validation)
-    checkpoints = train_classifier(classifier, train, config.train).checkpoints
+    training = train_classifier(classifier, train, config.train)
+    checkpoints = training.checkpoints
     errors = (predict_probabilities(classifier, validation).argmax(1) != validation.labels).nonzero().flatten()
     queries = query_gradients(classifier, checkpoints, validation.subset(errors.tolist()), batch_size=64)
     stats = training_statistics(classifier, checkpoints, train, queries, batch_size=64)
     is_flipped = np.isin(train.ids, flipped)
-    return stats, is_flipped, validation.labels
+    return stats, is_flipped, validation.labels, recorded_margins(training, train.labels)
 
 
 def _precision_at(scores, is_flipped, fraction=0.1):
@@ -38,15 +40,16 @@ def _precision_at(scores, is_flipped, fraction=0.1):
 
 def test_default_method_flags_flipped_labels_far_more_often_than_chance(round_zero):
     """A small sample (400 training, 38 validation errors): uniform flips leave no marks of class-conditional
-    noise, so the default ranks by the averaged loss (docs/benchmarks.md, "What is missing for issue 15")."""
-    stats, is_flipped, trusted_labels = round_zero
-    scores = suspicion_scores(stats, GbairConfig().influence.method, trusted_labels=trusted_labels)
+    noise, so the default ranks by the margin averaged over training."""
+    stats, is_flipped, trusted_labels, recorded = round_zero
+    scores = suspicion_scores(stats, GbairConfig().influence.method, trusted_labels=trusted_labels,
+                              recorded_margins=recorded)
     assert roc_auc_score(is_flipped, scores) > 0.7
     assert _precision_at(scores, is_flipped) > 2 * FLIPPED
 
 
 def test_class_aware_tracin_beats_the_plain_sum_and_chance(round_zero):
-    stats, is_flipped, _ = round_zero
+    stats, is_flipped, _, _ = round_zero
     plain = roc_auc_score(is_flipped, suspicion_scores(stats, "tracin"))
     class_aware = roc_auc_score(is_flipped, suspicion_scores(stats, "tracin-class"))
     chance = roc_auc_score(is_flipped, suspicion_scores(stats, "random"))

@@ -54,8 +54,8 @@ def test_area_under_the_margin_and_cartography_from_recorded_logits():
     assert most_probable_other_label(training, LABELS, [1, 0]) == [1, 2]
 
 
-def test_training_dynamics_peers_name_the_local_backend_when_no_logits_were_recorded():
-    with pytest.raises(ValueError, match="local"):
+def test_training_dynamics_peers_ask_for_a_new_run_of_a_round_saved_without_the_record():
+    with pytest.raises(ValueError, match="run the job again"):
         area_under_the_margin(TrainingResult({}, [], 1, 0.0), LABELS)
 
 
@@ -93,12 +93,3 @@ def test_recovery_runs_the_training_peers(minilm_tokenizer, method, action):
         given = dict(zip(splits.train.ids, splits.train.labels))
         assert set(first.relabels) == set(first.flagged_ids)
         assert all(name != splits.label_names[given[i]] for i, name in first.relabels.items())
-
-
-def test_the_ray_backend_refuses_training_dynamics_peers_before_any_work():
-    from gbair.core.config import GbairConfig
-    from gbair.distributed.backend import RayBackend
-    from gbair.distributed.config import RayConfig
-
-    with pytest.raises(ValueError, match="local backend"):
-        RayBackend(GbairConfig(influence={"method": "aum"}), RayConfig(num_workers=2), ["neg", "pos"])

@@ -19,7 +19,7 @@ from gbair.core.influence.methods import class_conditional_marks
 from gbair.core.neighbours import neighbour_labels
 from gbair.core.progress import Progress
 from gbair.core.training import initial_checkpoint
-from gbair.core.training_dynamics import area_under_the_margin, cartography, most_probable_other_label
+from gbair.core.training_dynamics import area_under_the_margin, cartography, most_probable_other_label, recorded_margins
 
 
 def run_ranking_cell(args: argparse.Namespace, spec: CellSpec, progress: Progress) -> dict[str, Any]:
@@ -70,7 +70,8 @@ def run_ranking_cell(args: argparse.Namespace, spec: CellSpec, progress: Progres
     for method in INFLUENCE_METHODS:
         if method in args.methods:
             scores = suspicion_scores(stats, method, vote_top_fraction=run.config.influence.vote_top_fraction,
-                                      seed=spec.seed, initial=initial_stats, trusted_labels=validation.labels)
+                                      seed=spec.seed, initial=initial_stats, trusted_labels=validation.labels,
+                                      recorded_margins=recorded_margins(training, labels))
             # TracIn's relabel is many gradient passes per example and label: scored for G-BAIR's method only.
             suggest = from_model if method in RELABEL_BY_MODEL else from_tracin
             rankings[method] = (scores, suggest if method == args.gbair_method else None)

@@ -9,7 +9,7 @@ import torch
 from scipy.stats import binom
 
 from gbair.core.influence import INFLUENCE_METHODS, InfluenceStatistics
-from gbair.core.influence.methods import final_loss, opposition_and_loss, standardise_within, tracin
+from gbair.core.influence.methods import final_loss, opposition_and_loss, standardise_within, tracin, tracin_class_loss
 
 # How unlikely a class's share of the validation errors must be, were errors spread in proportion to the
 # classes, before `tracin-class-loss-pile-up-test` reads a class-wide bias; divided by the number of classes
@@ -44,20 +44,22 @@ def tracin_class_loss_where_errors_pile_up(stats: InfluenceStatistics, trusted_l
 
 # Measured here only, each from the statistics and the trusted set's labels: what closes the gap of the plain
 # sum (README, "Scoring methods": why the plain sum cancels), the loss averaged over checkpoints alone (what
-# the default read without the marks before the margin), the default before it looked for the marks of
-# class-conditional noise (`-ungated`), that one with the final loss read alone too or the averaged loss beside
-# the opposition too, and it read only where the validation errors pile up in a class.
+# the default read without the marks before the margin), the default before it read the margins training
+# recorded (`-checkpoint-margin`: the margin at the checkpoints only), the default before it looked for the
+# marks of class-conditional noise (`-ungated`), that one with the final loss read alone too or the averaged
+# loss beside the opposition too, and it read only where the validation errors pile up in a class.
 VARIANTS: dict[str, Callable[[InfluenceStatistics, torch.Tensor], torch.Tensor]] = {
     "tracin-within-class": lambda stats, _: standardise_within(tracin(stats), stats.train_labels),
     "mean-loss": lambda stats, _: mean_loss(stats),
+    "tracin-class-loss-checkpoint-margin": tracin_class_loss,
     "tracin-class-loss-ungated": lambda stats, _: opposition_and_loss(stats),
     "tracin-class-final-loss": lambda stats, _: opposition_and_loss(stats, alone=final_loss(stats)),
     "tracin-class-mean-loss": lambda stats, _: opposition_and_loss(stats, loss=mean_loss(stats)),
     "tracin-class-loss-pile-up-test": tracin_class_loss_where_errors_pile_up,
 }
 # Variants that suggest labels as the default does, from the model's probabilities of the flagged examples.
-VARIANTS_RELABEL_BY_MODEL = {"mean-loss", "tracin-class-loss-ungated", "tracin-class-final-loss", "tracin-class-mean-loss",
-                             "tracin-class-loss-pile-up-test"}
+VARIANTS_RELABEL_BY_MODEL = {"mean-loss", "tracin-class-loss-checkpoint-margin", "tracin-class-loss-ungated",
+                             "tracin-class-final-loss", "tracin-class-mean-loss", "tracin-class-loss-pile-up-test"}
 CLAIRVOYANT = "clairvoyant"
 # Every ranking scored. `cartography-variability` is ranked but not a --method: variability marks ambiguous
 # examples, a different thing from mislabeled ones; `clairvoyant` needs the true labels (synthetic noise only).

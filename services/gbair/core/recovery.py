@@ -29,7 +29,7 @@ from gbair.core.progress import Progress, no_progress
 from gbair.core.recovery_state import RecoveryState, TrainedRound
 from gbair.core.report import RecoveryReport, RoundReport, RoundTimings
 from gbair.core.training import TrainingResult, initial_checkpoint, training_seeds
-from gbair.core.training_dynamics import area_under_the_margin, cartography, most_probable_other_label
+from gbair.core.training_dynamics import area_under_the_margin, cartography, most_probable_other_label, recorded_margins
 
 
 def split_trusted(size: int, selection_fraction: float, seed: int) -> tuple[list[int], list[int]]:
@@ -308,9 +308,11 @@ class Recovery:
             start_queries = self.backend.query_gradients(start, self.validation.subset(errors))
             initial = self.backend.training_statistics(start, train, start_queries, progress)
         trusted_labels = self.validation.labels[self.scoring_positions]
+        # A round saved by a gbair that kept no record is scored from its checkpoints alone.
+        recorded = None if training.training_logits is None else recorded_margins(training, train.labels)
         scores = suspicion_scores(
             stats, method, vote_top_fraction=influence.vote_top_fraction, seed=influence.seed, initial=initial,
-            trusted_labels=trusted_labels,
+            trusted_labels=trusted_labels, recorded_margins=recorded,
         )
         short = class_conditional_marks(stats, trusted_labels) if method in NEEDS_TRUSTED_LABELS else None
         if method in RELABEL_BY_MODEL:

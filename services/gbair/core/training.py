@@ -34,7 +34,7 @@ class TrainingResult:
     training_logits: torch.Tensor | None = None
     """(epochs, N, K): the logits each training example got in the step that trained on it, every epoch
     (training dynamics, for the area under the margin and dataset cartography at no extra forward pass).
-    None where the rows of a batch were shared out over processes, as no process sees all of them."""
+    None only in a round saved before the record was kept."""
 
     @property
     def final_state(self) -> PetState:
@@ -44,15 +44,16 @@ class TrainingResult:
 @dataclass(frozen=True)
 class DataParallel:
     """Data-parallel training over processes that all run the same seeded loop: this process takes every
-    `world_size`-th row of each batch from `rank` on, and `sum_gradients` adds the gradients of all
-    processes up in place (an all-reduce), so every process applies the same update to the same state."""
+    `world_size`-th row of each batch from `rank` on, and `sum_across` adds tensors of the same shape up
+    over all processes, in place (an all-reduce): the gradients, so that every process applies the same
+    update to the same state, and at the end the logits each recorded for its own rows."""
 
     rank: int
     world_size: int
-    sum_gradients: Callable[[list[torch.Tensor]], None]
+    sum_across: Callable[[list[torch.Tensor]], None]
 
 
-SINGLE_PROCESS = DataParallel(rank=0, world_size=1, sum_gradients=lambda gradients: None)
+SINGLE_PROCESS = DataParallel(rank=0, world_size=1, sum_across=lambda tensors: None)
 
 
 TRAINING_SEED_STEP = 1000
@@ -98,18 +99,17 @@ def train_classifier(
     total_steps = steps_per_epoch * config.epochs
     initial_state = classifier.pet_state()
     checkpoints: list[Checkpoint] = []
-    logits = None
-    if parallel.world_size == 1:
-        logits = torch.empty(config.epochs, len(train), len(classifier.label_names))
+    # Every row of a batch is trained in exactly one process, so the processes' records, zero elsewhere,
+    # add up to the whole record.
+    logits = torch.zeros(config.epochs, len(train), len(classifier.label_names))
     classifier.train()
     step = 0
     for epoch in range(config.epochs):
         order = torch.randperm(len(train), generator=generator).tolist()
         for step_in_epoch, batch in enumerate(train.batches(config.batch_size, order), start=1):
             optimizer.zero_grad(set_to_none=True)
-            batch_logits = _backward(classifier, batch, parallel, parameters)
-            if logits is not None:
-                logits[epoch, batch.positions] = batch_logits
+            positions, share_logits = _backward(classifier, batch, parallel, parameters)
+            logits[epoch, positions] = share_logits
             optimizer.step()
             step += 1
             if step_in_epoch in take_checkpoint_after:
@@ -123,19 +123,24 @@ def train_classifier(
                 )
             progress("train", step, total_steps)
     classifier.eval()
+    if parallel.world_size > 1:
+        logits = logits.to(classifier.device)  # nccl sums on the GPU only
+        parallel.sum_across([logits])
+        logits = logits.cpu()
     return TrainingResult(initial_state, checkpoints, config.epochs, time.perf_counter() - started, logits)
 
 
 def _backward(
     classifier: PetClassifier, batch: Batch, parallel: DataParallel, parameters: list[torch.Tensor]
-) -> torch.Tensor | None:
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Leave the gradient of the whole batch's mean loss in `parameters`, however its rows are shared out;
-    return the logits of this process's rows (None when it had none)."""
-    logits = None
+    return the training-set positions of this process's rows and their logits."""
+    logits = torch.empty(0, len(classifier.label_names))
     share = batch
     if parallel.world_size > 1:
         share = batch.rows(range(parallel.rank, len(batch.positions), parallel.world_size))
-    if len(share.positions):
+    positions = share.positions
+    if len(positions):
         share = share.to(classifier.device)
         logits = classifier(share.input_ids, share.attention_mask).logits
         # Weighted by this process's part of the batch so that the sum over processes is the whole batch's
@@ -146,5 +151,5 @@ def _backward(
         for parameter in parameters:
             if parameter.grad is None:  # this process had no rows in a short last batch
                 parameter.grad = torch.zeros_like(parameter)
-        parallel.sum_gradients([parameter.grad for parameter in parameters])
-    return None if logits is None else logits.detach().float().cpu()
+        parallel.sum_across([parameter.grad for parameter in parameters])
+    return positions, logits.detach().float().cpu()

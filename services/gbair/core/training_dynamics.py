@@ -17,21 +17,23 @@ import torch
 from gbair.core.evaluation import margins, most_probable_other
 from gbair.core.training import TrainingResult
 
-NEEDS_TRAINING_LOGITS: frozenset[str] = frozenset({"aum", "cartography"})
-
-
 def training_logits(training: TrainingResult) -> torch.Tensor:
     if training.training_logits is None:
         raise ValueError(
-            "this method reads the logits recorded while training in one process; training spread over "
-            "processes (the Ray backend) does not return them: run it without Ray (backend: local)"
+            "this method reads the logits recorded while training, and this round was saved by a gbair that did "
+            "not keep them: run the job again"
         )
     return training.training_logits
 
 
+def recorded_margins(training: TrainingResult, labels: torch.Tensor) -> torch.Tensor:
+    """(epochs, N): each example's margin in the steps that trained on it."""
+    return margins(training_logits(training), labels)
+
+
 def area_under_the_margin(training: TrainingResult, labels: torch.Tensor) -> np.ndarray:
     """Suspicion: the negated mean margin over training."""
-    return -margins(training_logits(training), labels).double().mean(dim=0).numpy()
+    return -recorded_margins(training, labels).double().mean(dim=0).numpy()
 
 
 def cartography(training: TrainingResult, labels: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:

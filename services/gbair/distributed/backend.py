@@ -23,7 +23,6 @@ from gbair.core.model.inputs import EncodedSet, TextEncoder, encode
 from gbair.core.model.pet import PetState
 from gbair.core.progress import Progress, no_progress
 from gbair.core.training import Checkpoint, TrainingResult
-from gbair.core.training_dynamics import NEEDS_TRAINING_LOGITS
 from gbair.distributed.cluster import connect
 from gbair.distributed.config import RayConfig
 from gbair.distributed.model_actors import job_model
@@ -35,12 +34,6 @@ from gbair.serving.driver import ShardedScoring, deploy
 class RayBackend:
     def __init__(self, config: GbairConfig, ray_config: RayConfig, label_names: Sequence[str]):
         """Needs a connected Ray driver (gbair.distributed.connect); deploys the influence service if absent."""
-        if config.influence.method in NEEDS_TRAINING_LOGITS and ray_config.num_workers > 1:
-            # Ray Train's workers each see only their rows of a batch and report checkpoints alone.
-            raise ValueError(
-                f"method {config.influence.method!r} reads the logits recorded while training in one process, "
-                "which Ray Train's workers do not return: run it with one training worker or the local backend"
-            )
         self.config = config
         self.ray_config = ray_config
         self.label_names = list(label_names)

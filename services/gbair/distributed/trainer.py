@@ -5,9 +5,10 @@ the same seed. Ray keeps the task's process and its model for the next round, wh
 a controller and a worker group every round (about 50 s on 2 cores, docs/benchmarks.md).
 
 More workers train on Ray Train: every worker runs core's loop on its share of each batch, the gradients
-are all-reduced (gloo on CPU, nccl on GPU), and rank 0 reports each checkpoint to storage. Each worker
-takes every world_size-th row of each batch, so the update is still the mean over the whole batch and
-only the summation order differs.
+are all-reduced (gloo on CPU, nccl on GPU), and rank 0 reports each checkpoint to storage, the last one
+with the logits recorded while training, which the workers add up from their rows. Each worker takes every
+world_size-th row of each batch, so the update is still the mean over the whole batch and only the
+summation order differs.
 """
 
 from __future__ import annotations
@@ -36,8 +37,10 @@ from gbair.serving.checkpoints import (
     TRAINING_RUN_PREFIX,
     StoredCheckpoint,
     read_checkpoint,
+    read_training_logits,
     store_checkpoints,
     write_checkpoint,
+    write_training_logits,
 )
 
 
@@ -119,7 +122,8 @@ def train_with_ray_train(
     scheme = ray_config.storage_path.split("://")[0] + "://" if "://" in ray_config.storage_path else ""
     stored = sorted(result.best_checkpoints, key=lambda pair: pair[1]["step"])
     checkpoints = [read_checkpoint(scheme + checkpoint.path) for checkpoint, _ in stored]
-    return TrainingResult(initial_state, checkpoints, config.train.epochs, time.perf_counter() - started)
+    return TrainingResult(initial_state, checkpoints, config.train.epochs, time.perf_counter() - started,
+                          read_training_logits(checkpoints[-1].reference))
 
 
 def _on_cpu(state: PetState) -> PetState:
@@ -178,6 +182,8 @@ def _train_worker(loop: dict[str, Any]) -> None:
             continue
         with tempfile.TemporaryDirectory() as local:
             write_checkpoint(checkpoint, Path(local))
+            if checkpoint is result.checkpoints[-1]:
+                write_training_logits(result.training_logits, Path(local))
             ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(local))
 
 

@@ -1,8 +1,9 @@
 """PET checkpoints in shared storage: what a Serve replica loads and a Ray Train worker (gbair.distributed)
 reports.
 
-A checkpoint is a folder with the PET state (safetensors) and its step, epoch and learning rate (JSON).
-It is referred to by a plain string, a local path or a URI such as s3://bucket/run/checkpoint_000001, so
+A checkpoint is a folder with the PET state (safetensors) and its step, epoch and learning rate (JSON);
+the last one of a Ray Train run also holds the logits recorded while training (safetensors). It is
+referred to by a plain string, a local path or a URI such as s3://bucket/run/checkpoint_000001, so
 any node can open it through pyarrow's file systems, as Ray Train does.
 """
 
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow.fs
+import torch
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
@@ -23,6 +25,7 @@ from gbair.core.training import Checkpoint
 
 STATE_FILE = "pet_state.safetensors"
 META_FILE = "checkpoint.json"
+TRAINING_LOGITS_FILE = "training_logits.safetensors"
 # The folders gbair makes in storage, one per training (Ray Train's run) or per scoring of checkpoints
 # that were not there yet.
 TRAINING_RUN_PREFIX = "gbair-train-"
@@ -42,6 +45,17 @@ def write_checkpoint(checkpoint: Checkpoint, directory: Path) -> Path:
     meta = {"step": checkpoint.step, "epoch": checkpoint.epoch, "learning_rate": checkpoint.learning_rate}
     (directory / META_FILE).write_text(json.dumps(meta))
     return directory
+
+
+def write_training_logits(logits: torch.Tensor, directory: Path) -> None:
+    (directory / TRAINING_LOGITS_FILE).write_bytes(save_tensors({"logits": logits.contiguous()}))
+
+
+def read_training_logits(reference: str) -> torch.Tensor:
+    """The record `write_training_logits` left in the checkpoint at `reference`."""
+    filesystem, path = _filesystem(reference)
+    with filesystem.open_input_file(f"{path}/{TRAINING_LOGITS_FILE}") as handle:
+        return load_tensors(handle.read())["logits"]
 
 
 def read_checkpoint(reference: str) -> StoredCheckpoint:

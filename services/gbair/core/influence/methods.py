@@ -52,18 +52,22 @@ def tracin_class(stats: InfluenceStatistics) -> torch.Tensor:
     return standardise_within(opposition_to_other_classes(stats), stats.train_labels)
 
 
-def tracin_class_loss(stats: InfluenceStatistics, trusted_labels: torch.Tensor) -> torch.Tensor:
+def tracin_class_loss(
+    stats: InfluenceStatistics, trusted_labels: torch.Tensor, recorded_margins: torch.Tensor | None = None
+) -> torch.Tensor:
     """`opposition_and_loss` where the round shows the marks of labels taken out of one class
-    (`class_bias`); elsewhere every example's percentile by its margin averaged over the checkpoints.
+    (`class_bias`); elsewhere every example's percentile by its margin averaged over training
+    (`mean_margin`, at the checkpoints and in `recorded_margins`).
 
     The opposition finds the flips that class-conditional noise makes; where that noise leaves no mark, it
     is read against errors any model makes, and it only dilutes the margin, which ranks uniform flips, annotator
     disagreement and flips over many classes better (docs/benchmarks.md, "A default that reads the opposition
     only on the marks of class-conditional noise"). `trusted_labels`: the labels of the trusted examples the
     misclassified ones (the queries) were drawn from."""
+    margin = mean_margin(stats, recorded_margins)
     if class_conditional_marks(stats, trusted_labels) is not None:
-        return opposition_and_loss(stats)
-    return _percentiles(mean_margin(stats))
+        return opposition_and_loss(stats, alone=margin)
+    return _percentiles(margin)
 
 
 def class_conditional_marks(stats: InfluenceStatistics, trusted_labels: torch.Tensor) -> int | None:
@@ -78,7 +82,7 @@ def opposition_and_loss(
 ) -> torch.Tensor:
     """Where z's suspected true class has misclassified validation examples: the mean of z's percentiles in
     two rankings, by its opposition to those errors and by final loss. Elsewhere: its percentile by the
-    margin averaged over the checkpoints (`mean_margin`).
+    margin averaged over training (`mean_margin`).
 
     The loss finds the flips the model could not fit, spread over every class (uniform noise, annotator
     disagreement); the opposition finds the flips it learnt as if they were true, which pile up in one
@@ -115,12 +119,18 @@ def final_loss(stats: InfluenceStatistics) -> torch.Tensor:
     return stats.train_losses[-1].clone()
 
 
-def mean_margin(stats: InfluenceStatistics) -> torch.Tensor:
-    """The margin (z's given-label logit minus its largest other logit) averaged over the checkpoints,
-    negated: how long training took to fit z, and against which rival. With two classes it ranks as the
-    averaged loss does. With many, a flip keeps its true class as its one strong rival, which the margin reads
-    and the loss spreads over every class (docs/benchmarks.md, "Pair flips over 77 intents")."""
-    return -stats.train_margins.mean(dim=0)
+def mean_margin(stats: InfluenceStatistics, recorded: torch.Tensor | None = None) -> torch.Tensor:
+    """The margin (z's given-label logit minus its largest other logit) averaged over training, negated: how
+    long training took to fit z, and against which rival. Averaged over the checkpoints and, where training
+    recorded them, over `recorded` (epochs, N): the margins in the steps that trained on z, the area under
+    the margin of Pleiss et al. (2020). The record adds the first epoch, before any checkpoint, when a flip
+    is not fitted yet; the checkpoints add each epoch's end. Together they rank flips better than either
+    alone on every kind of noise measured (docs/benchmarks.md, "The margin read while training and at the
+    checkpoints"). With two classes the margin ranks about as the averaged loss does; with many, a flip
+    keeps its true class as its one strong rival, which the margin reads and the loss spreads over every
+    class."""
+    margins = stats.train_margins if recorded is None else torch.cat([stats.train_margins, recorded.to(stats.train_margins)])
+    return -margins.mean(dim=0)
 
 
 def fused(stats: InfluenceStatistics) -> torch.Tensor:
@@ -174,14 +184,17 @@ def suspicion_scores(
     seed: int = 0,
     initial: InfluenceStatistics | None = None,
     trusted_labels: torch.Tensor | None = None,
+    recorded_margins: torch.Tensor | None = None,
 ) -> np.ndarray:
     """`initial` (statistics at the untrained initial state) is needed by the methods in
     NEEDS_INITIAL_STATE, `trusted_labels` (of the trusted examples the queries were drawn from) by those in
-    NEEDS_TRUSTED_LABELS. The PEER_METHODS are not influence methods."""
+    NEEDS_TRUSTED_LABELS; the default also reads `recorded_margins`, (epochs, N), the margins training
+    recorded (`training_dynamics.recorded_margins`), where there are any. The PEER_METHODS are not influence
+    methods."""
     if method in NEEDS_TRUSTED_LABELS and trusted_labels is None:
         raise ValueError(f"{method} needs the labels of the trusted examples the validation errors were drawn from")
     scorers: dict[str, Callable[[], torch.Tensor]] = {
-        "tracin-class-loss": lambda: tracin_class_loss(stats, trusted_labels),
+        "tracin-class-loss": lambda: tracin_class_loss(stats, trusted_labels, recorded_margins),
         "tracin": lambda: tracin(stats),
         "tracin-class": lambda: tracin_class(stats),
         "tracin-cos": lambda: tracin_cos(stats),
