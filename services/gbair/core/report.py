@@ -74,8 +74,8 @@ class RoundReport(BaseModel):
         description="The class in which this round showed the marks of labels taken out of one class (its "
         "share of the training labels below the trusted set's, and the model wrong on its trusted examples more "
         "often than on the others'), where the method reads them (`tracin-class-loss`): the round then ranked "
-        "by TracIn's opposition with the loss. None: no marks (ranked by the margin averaged over the "
-        "checkpoints), a method that does not read them, a round not scored, or a report written before this "
+        "by TracIn's opposition with the loss. None: no marks (ranked by the margin averaged over "
+        "training), a method that does not read them, a round not scored, or a report written before this "
         "was recorded. A trusted set balanced by class on imbalanced training data shows the first mark in "
         "every minority class.",
     )
