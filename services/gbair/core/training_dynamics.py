@@ -17,6 +17,7 @@ import torch
 from gbair.core.evaluation import margins, most_probable_other
 from gbair.core.training import TrainingResult
 
+
 def training_logits(training: TrainingResult) -> torch.Tensor:
     if training.training_logits is None:
         raise ValueError(

@@ -129,7 +129,9 @@ def mean_margin(stats: InfluenceStatistics, recorded: torch.Tensor | None = None
     checkpoints"). With two classes the margin ranks about as the averaged loss does; with many, a flip
     keeps its true class as its one strong rival, which the margin reads and the loss spreads over every
     class."""
-    margins = stats.train_margins if recorded is None else torch.cat([stats.train_margins, recorded.to(stats.train_margins)])
+    margins = stats.train_margins
+    if recorded is not None:
+        margins = torch.cat([margins, recorded.to(margins)])
     return -margins.mean(dim=0)
 
 
