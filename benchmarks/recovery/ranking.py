@@ -67,11 +67,12 @@ def run_ranking_cell(args: argparse.Namespace, spec: CellSpec, progress: Progres
 
     # method -> (suspicion scores, how it suggests labels); None where it suggests none.
     rankings: dict[str, tuple[np.ndarray, Callable | None]] = {}
+    recorded = recorded_margins(training, labels)
     for method in INFLUENCE_METHODS:
         if method in args.methods:
             scores = suspicion_scores(stats, method, vote_top_fraction=run.config.influence.vote_top_fraction,
                                       seed=spec.seed, initial=initial_stats, trusted_labels=validation.labels,
-                                      recorded_margins=recorded_margins(training, labels))
+                                      recorded_margins=recorded)
             # TracIn's relabel is many gradient passes per example and label: scored for G-BAIR's method only.
             suggest = from_model if method in RELABEL_BY_MODEL else from_tracin
             rankings[method] = (scores, suggest if method == args.gbair_method else None)
